@@ -1,0 +1,67 @@
+"""Colour grids and the label shape functions of the experiment (SPEC §2, §8, §10).
+
+Every grid is an ``(N, 3)`` float32 array of RGB colours in [0, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.floating]
+
+
+def rgb_grid(steps: int) -> NDArray[np.float32]:
+    """All colours of an RGB cube with ``steps`` evenly spaced values per channel.
+
+    Red varies slowest and blue fastest: row ``i`` is ``(r[i // steps²], g[i // steps % steps], b[i % steps])``.
+    """
+    axis = np.linspace(0.0, 1.0, steps)
+    r, g, b = np.meshgrid(axis, axis, axis, indexing="ij")
+    return np.stack([r.ravel(), g.ravel(), b.ravel()], axis=-1).astype(np.float32)
+
+
+def hsv_to_rgb(hsv: FloatArray) -> NDArray[np.float64]:
+    """Convert ``(..., 3)`` HSV colours (each component in [0, 1], hue cyclic) to RGB."""
+    h = np.mod(hsv[..., 0], 1.0) * 6.0
+    s, v = hsv[..., 1], hsv[..., 2]
+    sector = np.floor(h).astype(int) % 6
+    f = h - np.floor(h)
+    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
+    choices = [
+        np.stack(c, axis=-1)
+        for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))
+    ]
+    return np.select([(sector == k)[..., None] for k in range(6)], choices)
+
+
+def hsv_grid(hues: FloatArray, saturations: FloatArray, values: FloatArray) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """RGB colours of every (hue, saturation, value) combination, hue fastest.
+
+    Returns ``(rgb, hsv)``, both ``(len(values) * len(saturations) * len(hues), 3)``:
+    row order is value-major, then saturation, then hue.
+    """
+    v, s, h = np.meshgrid(values, saturations, hues, indexing="ij")
+    hsv = np.stack([h.ravel(), s.ravel(), v.ravel()], axis=-1)
+    return hsv_to_rgb(hsv).astype(np.float32), hsv.astype(np.float32)
+
+
+def hue_ring(n_hues: int = 360) -> NDArray[np.float32]:
+    """Fully saturated, full-value colours at ``n_hues`` evenly spaced hues, starting at red."""
+    rgb, _ = hsv_grid(np.arange(n_hues) / n_hues, np.array([1.0]), np.array([1.0]))
+    return rgb
+
+
+def redness(rgb: FloatArray) -> NDArray[np.float64]:
+    """``r · (1 − g/2 − b/2)``: 1 only for pure red, 0 for anything without red."""
+    rgb = np.asarray(rgb, dtype=np.float64)
+    return rgb[..., 0] * (1.0 - rgb[..., 1] / 2.0 - rgb[..., 2] / 2.0)
+
+
+def vibrancy(rgb: FloatArray) -> NDArray[np.float64]:
+    """HSV saturation × value, which equals ``max(r, g, b) − min(r, g, b)``."""
+    rgb = np.asarray(rgb, dtype=np.float64)
+    return rgb.max(axis=-1) - rgb.min(axis=-1)
+
+
+LABEL_SHAPES = {"redness": redness, "vibrancy": vibrancy}

@@ -1,0 +1,98 @@
+"""Label probabilities and the coverage ↔ multiplier relation (SPEC §2, §7).
+
+A label spec is a mapping ``name -> {shape, exponent, base_probability}``: the probability that
+colour x carries the label is ``min(1, m · base_probability · shape(x) ** exponent)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ex_coverage.colour import LABEL_SHAPES
+
+LabelSpec = Mapping[str, Mapping[str, Any]]
+
+#: Multipliers above this are never tried: beyond it C(m) only creeps towards its supremum.
+MAX_MULTIPLIER = 1e15
+
+
+class CoverageError(ValueError):
+    """A requested label coverage cannot be produced by any multiplier."""
+
+
+def base_label_probabilities(rgb: NDArray, labels: LabelSpec) -> dict[str, NDArray[np.float64]]:
+    """Per-colour label probability at multiplier 1, before clipping to 1."""
+    out = {}
+    for name, spec in labels.items():
+        shape = LABEL_SHAPES[spec["shape"]](rgb)
+        out[name] = float(spec["base_probability"]) * shape ** float(spec["exponent"])
+    return out
+
+
+def label_probabilities(base: Mapping[str, NDArray], multiplier: float) -> dict[str, NDArray[np.float64]]:
+    """Scale every label's base probability by ``multiplier`` and clip at 1."""
+    return {name: np.minimum(1.0, multiplier * np.asarray(p, dtype=np.float64)) for name, p in base.items()}
+
+
+def any_label_probability(probabilities: Mapping[str, NDArray]) -> NDArray[np.float64]:
+    """Probability that a colour carries at least one label (labels drawn independently)."""
+    none = np.ones_like(next(iter(probabilities.values())), dtype=np.float64)
+    for p in probabilities.values():
+        none = none * (1.0 - p)
+    return 1.0 - none
+
+
+def coverage_at(base: Mapping[str, NDArray], multiplier: float) -> float:
+    """C(m): the expected fraction of uniformly drawn grid colours carrying at least one label."""
+    return float(any_label_probability(label_probabilities(base, multiplier)).mean())
+
+
+def saturation_multiplier(base: Mapping[str, NDArray]) -> float:
+    """The smallest m at which some colour is labelled with certainty (m ≈ 14.3 for the seed's labels)."""
+    return float(min(1.0 / p.max() for p in base.values() if p.max() > 0))
+
+
+@dataclass(frozen=True)
+class LabelMultiplier:
+    """The solution of C(m) = target for one coverage level."""
+
+    target_coverage: float
+    multiplier: float
+    expected_coverage: float
+    saturated: bool  # a label is always given to its best colour: extra coverage comes from off-shape colours
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target_coverage": self.target_coverage,
+            "multiplier": self.multiplier,
+            "expected_coverage": self.expected_coverage,
+            "saturated": self.saturated,
+        }
+
+
+def solve_multiplier(target: float, base: Mapping[str, NDArray]) -> LabelMultiplier:
+    """Find m with C(m) = target by bisection. ``target = 0`` gives m = 0, the no-label control."""
+    if not 0.0 <= target < 1.0:
+        raise CoverageError(f"coverage {target!r} is outside [0, 1)")
+    if target == 0.0:
+        return LabelMultiplier(0.0, 0.0, 0.0, False)
+    low, high = 0.0, 1.0
+    while coverage_at(base, high) < target:
+        low, high = high, high * 2.0
+        if high > MAX_MULTIPLIER:
+            reachable = coverage_at(base, MAX_MULTIPLIER)
+            raise CoverageError(
+                f"coverage {target!r} is not reachable: the label shapes give at most {reachable:.6g}"
+            )
+    while high - low > 1e-12 * high:
+        mid = 0.5 * (low + high)
+        if coverage_at(base, mid) < target:
+            low = mid
+        else:
+            high = mid
+    return LabelMultiplier(target, high, coverage_at(base, high), high > saturation_multiplier(base))

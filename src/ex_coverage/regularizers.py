@@ -1,0 +1,72 @@
+"""The three selective regularizers and their reduction (SPEC §4).
+
+Per-sample losses take latents ``z`` of shape ``(..., batch, 4)`` and return ``(..., batch)``, so
+the same functions serve a single model and a stacked ensemble.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+ANCHOR = (1.0, 0.0, 0.0, 0.0)
+
+
+def anchor_loss(z: Tensor, anchor: tuple[float, ...] = ANCHOR) -> Tensor:
+    """``1 − cos(z_i, a)``: pulls labelled samples towards the anchor direction."""
+    a = torch.tensor(anchor, dtype=z.dtype, device=z.device)
+    return 1.0 - F.cosine_similarity(z, a.expand_as(z), dim=-1)
+
+
+def separate_loss(z: Tensor, power: float = 100.0) -> Tensor:
+    """Angular repulsion within the batch: ``Σ_j ((C_ij + 1) / 2) ** power``, ``C = ẑ ẑᵀ``.
+
+    Entries of C numerically equal to 1 (self-pairs and duplicate draws) are zeroed before the shift.
+    """
+    unit = z / (z.norm(dim=-1, keepdim=True) + 1e-8)
+    cos = unit @ unit.transpose(-1, -2)
+    cos = torch.where(torch.isclose(cos, torch.ones_like(cos)), torch.zeros_like(cos), cos)
+    return (((cos + 1.0) / 2.0) ** power).sum(dim=-1)
+
+
+def planar_loss(z: Tensor) -> Tensor:
+    """Energy outside latent dims 0 and 1: ``z_2² + z_3²``."""
+    return (z[..., 2:] ** 2).sum(dim=-1)
+
+
+def label_affinity(labels: Mapping[str, Tensor], affinities: Mapping[str, float]) -> Tensor:
+    """``α_i = clamp(Σ_label affinity · label_i, 0, 1)`` over the labels the regularizer reads."""
+    total = sum(float(weight) * labels[name].to(torch.float32) for name, weight in affinities.items())
+    return torch.clamp(total, 0.0, 1.0)
+
+
+def selective_mean(per_sample: Tensor, affinity: Tensor) -> Tensor:
+    """``Σ α_i l_i / (Σ α_i + 1e-8)`` over the batch (last) axis: 0 when no sample is labelled."""
+    return (affinity * per_sample).sum(dim=-1) / (affinity.sum(dim=-1) + 1e-8)
+
+
+@dataclass(frozen=True)
+class Regularizer:
+    """A loss term on the latents; with ``label_affinities`` it only sees labelled samples."""
+
+    name: str
+    per_sample: Callable[[Tensor], Tensor]
+    label_affinities: Mapping[str, float] | None = field(default=None)
+
+    def __call__(self, z: Tensor, labels: Mapping[str, Tensor]) -> Tensor:
+        losses = self.per_sample(z)
+        if self.label_affinities is None:
+            return losses.mean(dim=-1)
+        return selective_mean(losses, label_affinity(labels, self.label_affinities))
+
+
+#: The experiment's regularizers; their names are the schedule's weight columns.
+REGULARIZERS = (
+    Regularizer("reg-anchor", anchor_loss, {"red": 1.0}),
+    Regularizer("reg-separate", separate_loss),
+    Regularizer("reg-planar", planar_loss, {"vibrant": 1.0}),
+)

@@ -1,0 +1,273 @@
+"""Training: one coverage level's seeds as a vectorised ensemble, driven by a Lightning Trainer (SPEC §6).
+
+Every seed owns three random streams — initial weights, batch draws, label draws — derived from
+the seed alone. All batches and labels are drawn before the first step, so a seed's trajectory
+does not depend on validation, logging, or which other seeds train beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from numpy.typing import NDArray
+from torch import Tensor
+
+from ex_coverage.model import AutoencoderEnsemble
+from ex_coverage.regularizers import REGULARIZERS, Regularizer
+from ex_coverage.schedule import Schedule
+
+log = logging.getLogger(__name__)
+
+STREAMS = ("init", "batches", "labels")
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss term became non-finite; the message names the term, the step and the seed."""
+
+
+def stream_seed(seed: int, stream: str) -> int:
+    """A 63-bit seed for one of a run's independent random streams (``init``, ``batches``, ``labels``)."""
+    state = np.random.SeedSequence([int(seed), STREAMS.index(stream)]).generate_state(1, np.uint64)[0]
+    return int(state >> np.uint64(1))
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How to train, apart from the schedule and labels."""
+
+    batch_size: int = 64
+    validate_every: int = 250
+    accelerator: str = "cpu"
+    threads: int = 1
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> TrainingConfig:
+        return cls(**{k: params[k] for k in cls.__dataclass_fields__ if k in params})
+
+
+@dataclass(frozen=True)
+class DrawnBatches:
+    """One seed's training inputs for every step: grid indices ``(steps, batch)`` and labels ``(steps, batch, n_labels)``."""
+
+    indices: Tensor
+    labels: Tensor
+
+
+def draw_batches(seed: int, n_steps: int, batch_size: int, probabilities: NDArray) -> DrawnBatches:
+    """Draw every step's batch (uniform, with replacement) and its stochastic labels ``U(0,1) < p``.
+
+    ``probabilities`` is ``(n_colours, n_labels)``; each label of each drawn sample is drawn afresh.
+    """
+    p = torch.as_tensor(np.asarray(probabilities), dtype=torch.float64)
+    batches = torch.Generator().manual_seed(stream_seed(seed, "batches"))
+    labels = torch.Generator().manual_seed(stream_seed(seed, "labels"))
+    indices = torch.randint(0, p.shape[0], (n_steps, batch_size), generator=batches)
+    uniforms = torch.rand((n_steps, batch_size, p.shape[1]), generator=labels, dtype=torch.float64)
+    return DrawnBatches(indices, uniforms < p[indices])
+
+
+def count_labels(drawn: DrawnBatches, label_names: Sequence[str], counted_steps: NDArray[np.bool_]) -> dict[str, int]:
+    """Labelled samples per label and for any label, over the steps where a labelled term is active."""
+    labels = drawn.labels[torch.as_tensor(counted_steps)]
+    counts = {"n_samples": int(labels.shape[0] * labels.shape[1]), "any": int(labels.any(dim=-1).sum())}
+    for k, name in enumerate(label_names):
+        counts[name] = int(labels[..., k].sum())
+    return counts
+
+
+def labelled_steps(schedule: Schedule, regularizers: Sequence[Regularizer] = REGULARIZERS) -> NDArray[np.bool_]:
+    """Steps at which at least one labelled regularizer has non-zero weight."""
+    active = np.zeros(len(schedule), dtype=bool)
+    for reg in regularizers:
+        if reg.label_affinities is not None:
+            active |= schedule.get(reg.name, 1.0) != 0
+    return active
+
+
+class EnsembleTrainingModule(L.LightningModule):
+    """Trains an :class:`AutoencoderEnsemble` on pre-drawn batches; one Lightning batch = one step index."""
+
+    def __init__(
+        self,
+        seeds: Sequence[int],
+        colours: Tensor,
+        drawn: Sequence[DrawnBatches],
+        label_names: Sequence[str],
+        schedule: Schedule,
+        validation_colours: Tensor,
+        validation_labels: Mapping[str, Tensor],
+        regularizers: Sequence[Regularizer] = REGULARIZERS,
+    ) -> None:
+        super().__init__()
+        self.seeds = list(seeds)
+        self.label_names = list(label_names)
+        self.regularizers = list(regularizers)
+        self.ensemble = AutoencoderEnsemble([stream_seed(s, "init") for s in seeds])
+        n_steps = len(schedule)
+        # Step-major layouts so that each step reads one contiguous slice.
+        self.register_buffer("batch_x", torch.stack([colours[d.indices] for d in drawn], dim=1), persistent=False)
+        self.register_buffer(
+            "batch_labels", torch.stack([d.labels for d in drawn], dim=1).permute(0, 3, 1, 2).contiguous(), persistent=False
+        )
+        self.register_buffer("validation_x", validation_colours.expand(len(seeds), -1, -1).contiguous(), persistent=False)
+        self.validation_labels = {k: v.expand(len(seeds), -1) for k, v in validation_labels.items()}
+        self.learning_rates = schedule.get("lr", 1e-3).tolist()
+        self.reg_weights = [schedule.get(r.name, 1.0).tolist() for r in self.regularizers]
+        self.history = torch.full((n_steps, len(seeds), 2 + len(self.regularizers)), float("nan"))
+        self.validation_records: list[dict[str, Any]] = []
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.ensemble.parameters(), lr=self.learning_rates[0])
+
+    def on_train_batch_start(self, batch: int, batch_idx: int) -> None:
+        for group in self.optimizers().optimizer.param_groups:
+            group["lr"] = self.learning_rates[batch]
+
+    def training_step(self, batch: int, batch_idx: int) -> Tensor:
+        step = batch
+        x = self.batch_x[step]
+        labels = {name: self.batch_labels[step, k] for k, name in enumerate(self.label_names)}
+        y, z = self.ensemble(x)
+        recon = ((y - x) ** 2).mean(dim=(1, 2))
+        total = recon
+        record = self.history[step]
+        record[:, 1] = recon.detach()
+        for k, reg in enumerate(self.regularizers):
+            weight = self.reg_weights[k][step]
+            if weight == 0:
+                continue
+            term = reg(z, labels)
+            record[:, 2 + k] = term.detach()
+            total = total + weight * term
+        record[:, 0] = total.detach()
+        if not torch.isfinite(record[:, :1]).all():
+            self._raise_divergence(step, record)
+        return total.sum()
+
+    def _raise_divergence(self, step: int, record: Tensor) -> None:
+        names = ["reconstruction"] + [r.name for r in self.regularizers]
+        for column, name in enumerate(names, start=1):
+            bad = ~torch.isfinite(record[:, column])
+            if bad.any():
+                member = int(bad.nonzero()[0, 0])
+                raise TrainingDiverged(
+                    f"loss term {name!r} became {record[member, column].item()} at step {step} "
+                    f"(seed {self.seeds[member]}, learning rate {self.learning_rates[step]:.3g})"
+                )
+        raise TrainingDiverged(f"total loss became non-finite at step {step}")
+
+    def validation_step(self, batch: int, batch_idx: int) -> None:
+        y, z = self.ensemble(self.validation_x)
+        recon = ((y - self.validation_x) ** 2).mean(dim=(1, 2))
+        terms = {reg.name: reg(z, self.validation_labels) for reg in self.regularizers if reg.label_affinities}
+        for member, seed in enumerate(self.seeds):
+            row = {"step": self.global_step, "seed": seed, "val_reconstruction": float(recon[member])}
+            row.update({f"val_{name}": float(value[member]) for name, value in terms.items()})
+            self.validation_records.append(row)
+
+    def history_frame(self, member: int) -> pd.DataFrame:
+        """The member's per-step losses, learning rate and regularizer weights."""
+        columns = ["loss_total", "loss_reconstruction"] + [f"loss_{r.name}" for r in self.regularizers]
+        frame = pd.DataFrame(self.history[:, member].numpy(), columns=columns)
+        frame.insert(0, "step", np.arange(len(frame)))
+        frame["lr"] = self.learning_rates
+        for reg, weights in zip(self.regularizers, self.reg_weights):
+            frame[f"weight_{reg.name}"] = weights
+        return frame
+
+
+@dataclass
+class RunResult:
+    """Everything one (coverage, seed) training run produced."""
+
+    seed: int
+    state_dict: dict[str, Tensor]
+    history: pd.DataFrame
+    validation: pd.DataFrame
+    label_counts: dict[str, int]
+    wall_time_s: float
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run with ``n`` intra-op threads (1 keeps CPU reductions, hence results, runner-independent)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def make_trainer(n_steps: int, config: TrainingConfig) -> L.Trainer:
+    """A lean Lightning Trainer: one epoch of ``n_steps`` single-step batches, no checkpoints or bars."""
+    return L.Trainer(
+        max_steps=n_steps,
+        max_epochs=1,
+        accelerator=config.accelerator,
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=False,
+        deterministic=True,
+        num_sanity_val_steps=0,
+        val_check_interval=min(config.validate_every, n_steps),
+        limit_val_batches=1,
+    )
+
+
+def train_ensemble(
+    seeds: Sequence[int],
+    colours: NDArray,
+    probabilities: NDArray,
+    label_names: Sequence[str],
+    schedule: Schedule,
+    validation_colours: NDArray,
+    validation_labels: Mapping[str, NDArray],
+    config: TrainingConfig = TrainingConfig(),
+) -> list[RunResult]:
+    """Train one model per seed, all together, and return each seed's result.
+
+    ``probabilities`` is ``(n_colours, n_labels)``, columns in ``label_names`` order.
+    """
+    start = time.perf_counter()
+    n_steps = len(schedule)
+    with torch_threads(config.threads):
+        drawn = [draw_batches(s, n_steps, config.batch_size, probabilities) for s in seeds]
+        module = EnsembleTrainingModule(
+            seeds,
+            torch.as_tensor(np.asarray(colours), dtype=torch.float32),
+            drawn,
+            label_names,
+            schedule,
+            torch.as_tensor(np.asarray(validation_colours), dtype=torch.float32),
+            {k: torch.as_tensor(np.asarray(v)) for k, v in validation_labels.items()},
+        )
+        make_trainer(n_steps, config).fit(module, train_dataloaders=range(n_steps), val_dataloaders=[0])
+    wall = time.perf_counter() - start
+    counted = labelled_steps(schedule)
+    validation = pd.DataFrame(module.validation_records)
+    results = []
+    for member, seed in enumerate(seeds):
+        results.append(
+            RunResult(
+                seed=int(seed),
+                state_dict=module.ensemble.cpu().member_state_dict(member),
+                history=module.history_frame(member),
+                validation=validation[validation["seed"] == seed].reset_index(drop=True) if len(validation) else validation,
+                label_counts=count_labels(drawn[member], label_names, counted),
+                wall_time_s=wall / len(seeds),
+            )
+        )
+    return results
