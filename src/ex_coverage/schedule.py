@@ -7,10 +7,13 @@ file, the row (as numbered in the file, header = row 1) and the column.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -48,6 +51,7 @@ class Schedule:
 
     values: Mapping[str, NDArray[np.float64]]
     phases: Sequence[str] = field(default_factory=list)
+    digest: str = ""  # SHA-256 of the file it was read from, for run records
 
     def __len__(self) -> int:
         return len(next(iter(self.values.values()))) if self.values else len(self.phases)
@@ -186,10 +190,16 @@ def parse_schedule(frame: pd.DataFrame, source: str = "dopesheet") -> Schedule:
     return Schedule(values=values, phases=phases)
 
 
-def read_schedule_csv(path: str) -> Schedule:
+def read_schedule_csv(path: str | Path) -> Schedule:
     """Read and parse a dopesheet CSV file."""
+    path = Path(path)
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        payload = path.read_bytes()
     except FileNotFoundError:
         raise ScheduleError(f"{path}: schedule file not found") from None
-    return parse_schedule(frame, source=path)
+    try:
+        frame = pd.read_csv(io.BytesIO(payload), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise ScheduleError(f"{path}: not a readable CSV file ({error})") from None
+    schedule = parse_schedule(frame, source=str(path))
+    return replace(schedule, digest=hashlib.sha256(payload).hexdigest())

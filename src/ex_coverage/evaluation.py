@@ -1,0 +1,64 @@
+"""Evaluate one trained model on the evaluation grids: latents, reconstructions, scores, error profiles."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from torch import Tensor
+
+from ex_coverage.metrics import encode, per_colour_mse, score_latents
+from ex_coverage.model import LATENT_DIM, load_autoencoder
+
+LATENT_COLUMNS = [f"z{i}" for i in range(LATENT_DIM)]
+RECONSTRUCTION_COLUMNS = ["r_hat", "g_hat", "b_hat"]
+#: Grids whose latents and reconstructions are kept for every run (the fine HSV grid is scored, not kept).
+KEPT_GRIDS = ("hue_ring", "hsv_grid_coarse", "rgb_grid_fine")
+
+
+@dataclass
+class RunEvaluation:
+    scores: dict[str, float]
+    latents: pd.DataFrame  # one row per colour of each kept grid
+    error_profile: pd.DataFrame  # MSE on the fine HSV grid along hue, saturation and value
+
+
+def _rgb(frame: pd.DataFrame) -> NDArray[np.float32]:
+    return frame[["r", "g", "b"]].to_numpy(np.float32)
+
+
+def error_profile(hsv_fine: pd.DataFrame, mse: NDArray) -> pd.DataFrame:
+    """Mean and max per-colour MSE at each hue, saturation and value of the fine HSV grid."""
+    frame = hsv_fine[["h", "s", "v"]].assign(mse=mse)
+    parts = []
+    for axis, column in (("hue", "h"), ("saturation", "s"), ("value", "v")):
+        stats = frame.groupby(column)["mse"].agg(["mean", "max"]).reset_index()
+        parts.append(pd.DataFrame({"axis": axis, "position": stats[column], "mse_mean": stats["mean"], "mse_max": stats["max"]}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def evaluate_run(state_dict: Mapping[str, Tensor], grids: Mapping[str, pd.DataFrame]) -> RunEvaluation:
+    """Score a model and capture its latents; ``grids`` holds ``hue_ring``, ``hsv_grid_fine`` and the kept grids."""
+    model = load_autoencoder(dict(state_dict))
+    fine_rgb = _rgb(grids["hsv_grid_fine"])
+    fine_mse = per_colour_mse(fine_rgb, encode(model, fine_rgb)[0])
+    parts = []
+    for name in KEPT_GRIDS:
+        rgb = _rgb(grids[name])
+        reconstruction, latent = encode(model, rgb)
+        part = pd.DataFrame(rgb, columns=["r", "g", "b"])
+        part[RECONSTRUCTION_COLUMNS] = reconstruction
+        part[LATENT_COLUMNS] = latent
+        part.insert(0, "index", np.arange(len(rgb)))
+        part.insert(0, "grid", name)
+        parts.append(part)
+    latents = pd.concat(parts, ignore_index=True)
+    ring = latents[latents["grid"] == "hue_ring"][LATENT_COLUMNS].to_numpy()
+    scores = score_latents(ring[0], ring, fine_mse)
+    rgb_fine = latents[latents["grid"] == "rgb_grid_fine"]
+    rgb_mse = per_colour_mse(rgb_fine[["r", "g", "b"]].to_numpy(), rgb_fine[RECONSTRUCTION_COLUMNS].to_numpy())
+    scores["mse_rgb_median"], scores["mse_rgb_max"] = float(np.median(rgb_mse)), float(np.max(rgb_mse))
+    return RunEvaluation(scores, latents, error_profile(grids["hsv_grid_fine"], fine_mse))

@@ -1,0 +1,42 @@
+"""Project hooks: build pipelines for the session's grid, and check every input before training starts."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+from ex_coverage.sweep import active_grid, check_reachable, use_parameters
+
+log = logging.getLogger(__name__)
+
+
+class SweepHooks:
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        """Point the pipeline registry at this session's parameters (config environment and ``--params``)."""
+        if use_parameters(context.config_loader["parameters"]):
+            from kedro.framework.project import pipelines
+
+            pipelines.configure(pipelines._pipelines_module)
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """Fail before anything trains: grid, reachable coverages, schedule and thresholds are all checked."""
+        from ex_coverage.metrics import Thresholds
+        from ex_coverage.pipelines.data_engineering.nodes import make_training_grid
+        from ex_coverage.pipelines.training.nodes import _base_probabilities
+
+        parameters = catalog.load("parameters")
+        grid = active_grid()
+        check_reachable(grid, _base_probabilities(make_training_grid(parameters["grids"], parameters["labels"])))
+        schedule = catalog.load("dopesheet")
+        Thresholds.from_params(parameters["reporting"]["thresholds"])
+        log.info(
+            "Sweep: %d coverage levels × %d seeds = %d runs of %d steps",
+            len(grid.coverages),
+            len(grid.seeds),
+            len(grid.coverages) * len(grid.seeds),
+            len(schedule),
+        )

@@ -1,0 +1,180 @@
+"""Scoring a trained model (SPEC §8) and turning scores into the answer (SPEC §9).
+
+The latent metrics take unit latents as arrays so they can be tested on synthetic latent spaces;
+:func:`score_latents` applies them all and :func:`passes` compares with the thresholds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from numpy.typing import NDArray
+
+from ex_coverage.model import ColourAutoencoder
+from ex_coverage.regularizers import ANCHOR
+
+#: Hue-ring indices of red, yellow, green, cyan, blue and magenta on a ring of ``n`` hues.
+SEXTANT_NAMES = ("red", "yellow", "green", "cyan", "blue", "magenta")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Pass criteria of M1–M4 (SPEC §8); the defaults are the spec's."""
+
+    anchor_cos_min: float = 0.95
+    offplane_mean_max: float = 0.10
+    offplane_max_max: float = 0.25
+    winding: int = 1
+    monotone_fraction_min: float = 0.99
+    sextant_max_dev_deg: float = 30.0
+    mse_median_max: float = 1e-4
+    mse_max_max: float = 5e-3
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> Thresholds:
+        unknown = set(params) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"reporting.thresholds: unknown keys {sorted(unknown)} (known: {sorted(cls.__dataclass_fields__)})")
+        return cls(**params)
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def wrap_angle(angle: NDArray | float) -> NDArray | float:
+    """Wrap radians to (−π, π]."""
+    return np.pi - np.mod(np.pi - np.asarray(angle), 2 * np.pi)
+
+
+def anchor_alignment(z_red: NDArray) -> float:
+    """M1: cosine between the latent of pure red and the anchor (1, 0, 0, 0)."""
+    z = np.asarray(z_red, dtype=np.float64).ravel()
+    a = np.asarray(ANCHOR)
+    return float(z @ a / (np.linalg.norm(z) * np.linalg.norm(a) + 1e-12))
+
+
+def offplane_energy(z_ring: NDArray) -> NDArray[np.float64]:
+    """M2: per-hue energy outside latent dims 0 and 1, ``z2² + z3²``."""
+    z = np.asarray(z_ring, dtype=np.float64)
+    return (z[:, 2:] ** 2).sum(axis=1)
+
+
+def wheel_order(z_ring: NDArray) -> dict[str, float]:
+    """M3: winding number, monotone fraction and worst sextant deviation of the hue ring's angle in dims (0, 1).
+
+    The ring's hues are evenly spaced starting at red, so sextant j sits at index ``j · n / 6``.
+    """
+    z = np.asarray(z_ring, dtype=np.float64)
+    phi = np.arctan2(z[:, 1], z[:, 0])
+    steps = wrap_angle(np.diff(np.append(phi, phi[0])))
+    total = float(steps.sum())
+    sigma = 1.0 if total >= 0 else -1.0
+    n = len(phi)
+    deviations = [
+        math.degrees(float(wrap_angle(sigma * (phi[j * n // 6] - phi[0]) - math.radians(60.0 * j)))) for j in range(6)
+    ]
+    return {
+        "winding": total / (2 * np.pi),
+        "monotone_fraction": float(np.mean(sigma * steps > 0)),
+        "sextant_max_dev_deg": float(np.max(np.abs(deviations))),
+    }
+
+
+def encode(model: ColourAutoencoder, rgb: NDArray) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """``(reconstruction, latent)`` of each colour, model in eval mode."""
+    model.eval()
+    with torch.no_grad():
+        y, z = model(torch.as_tensor(np.asarray(rgb), dtype=torch.float32))
+    return y.numpy(), z.numpy()
+
+
+def per_colour_mse(rgb: NDArray, reconstruction: NDArray) -> NDArray[np.float64]:
+    """M4's error: mean squared error over the three channels, per colour."""
+    return ((np.asarray(reconstruction, dtype=np.float64) - np.asarray(rgb, dtype=np.float64)) ** 2).mean(axis=-1)
+
+
+def score_latents(z_red: NDArray, z_ring: NDArray, mse: NDArray) -> dict[str, float]:
+    """All metric values of one run from its red latent, hue-ring latents and per-colour MSE on the fine HSV grid."""
+    energy = offplane_energy(z_ring)
+    return {
+        "anchor_cos": anchor_alignment(z_red),
+        "offplane_mean": float(energy.mean()),
+        "offplane_max": float(energy.max()),
+        **wheel_order(z_ring),
+        "mse_median": float(np.median(mse)),
+        "mse_max": float(np.max(mse)),
+    }
+
+
+def passes(scores: Mapping[str, float], thresholds: Thresholds) -> dict[str, bool]:
+    """Pass/fail of M1–M4 and ``effective`` (all four) for one run's scores."""
+    t = thresholds
+    m1 = scores["anchor_cos"] >= t.anchor_cos_min
+    m2 = scores["offplane_mean"] <= t.offplane_mean_max and scores["offplane_max"] <= t.offplane_max_max
+    m3 = (
+        round(abs(scores["winding"])) == t.winding
+        and abs(abs(scores["winding"]) - t.winding) < 1e-6
+        and scores["monotone_fraction"] >= t.monotone_fraction_min
+        and scores["sextant_max_dev_deg"] <= t.sextant_max_dev_deg
+    )
+    m4 = scores["mse_median"] <= t.mse_median_max and scores["mse_max"] <= t.mse_max_max
+    return {"pass_m1": m1, "pass_m2": m2, "pass_m3": m3, "pass_m4": m4, "effective": m1 and m2 and m3 and m4}
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (95 % by default); (0, 1) when there are no trials."""
+    if trials == 0:
+        return 0.0, 1.0
+    p = successes / trials
+    denominator = 1 + z**2 / trials
+    centre = (p + z**2 / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class CriticalCoverage:
+    """c*: the smallest tested coverage from which every level up passes often enough (SPEC §9)."""
+
+    coverage: float | None  # None: no level qualifies
+    last_failing: float | None  # the highest failing level below c*, the bracket's lower end
+    expected_labels: float | None  # c* × steps × batch
+
+    def to_dict(self) -> dict[str, float | None]:
+        return asdict(self)
+
+
+def critical_coverage(coverages: Sequence[float], pass_rates: Sequence[float], min_pass_rate: float, samples_per_run: int) -> CriticalCoverage:
+    """c* = the smallest coverage such that it and every higher level have pass rate ≥ ``min_pass_rate``."""
+    order = np.argsort(coverages)
+    levels = np.asarray(coverages, dtype=np.float64)[order]
+    rates = np.asarray(pass_rates, dtype=np.float64)[order]
+    qualifies = rates >= min_pass_rate
+    if not qualifies[-1]:
+        return CriticalCoverage(None, float(levels[-1]), None)
+    first = len(levels) - 1
+    while first > 0 and qualifies[first - 1]:
+        first -= 1
+    below = float(levels[first - 1]) if first > 0 else None
+    return CriticalCoverage(float(levels[first]), below, float(levels[first]) * samples_per_run)
+
+
+def summarise_levels(runs: pd.DataFrame, metric_columns: Sequence[str]) -> pd.DataFrame:
+    """Per coverage level: runs, passes, pass rate with Wilson 95 % bounds, and median/IQR of each metric."""
+    rows = []
+    for coverage, group in runs.groupby("coverage", sort=True):
+        n, k = len(group), int(group["effective"].sum())
+        low, high = wilson_interval(k, n)
+        row = {"coverage": coverage, "runs": n, "effective_runs": k, "pass_rate": k / n, "pass_rate_low": low, "pass_rate_high": high}
+        row["realised_coverage"] = float(group["realised_coverage"].median())
+        for column in metric_columns:
+            q1, median, q3 = np.percentile(group[column].astype(float), [25, 50, 75])
+            row[f"{column}_median"], row[f"{column}_q1"], row[f"{column}_q3"] = median, q1, q3
+        rows.append(row)
+    return pd.DataFrame(rows)

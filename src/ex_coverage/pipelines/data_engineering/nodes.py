@@ -1,0 +1,58 @@
+"""Nodes that build the colour grids (SPEC §2, §8, §10)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ex_coverage.colour import LABEL_SHAPES, hsv_grid, hue_ring, rgb_grid
+from ex_coverage.labels import base_label_probabilities
+
+
+def _rgb_frame(rgb: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"r": rgb[:, 0], "g": rgb[:, 1], "b": rgb[:, 2]})
+
+
+def make_training_grid(grids: dict[str, Any], labels: dict[str, Any]) -> pd.DataFrame:
+    """The RGB training cube with each label's shape value and its probability at multiplier 1.
+
+    Columns: ``r, g, b`` and, per label, ``<label>_shape`` and ``<label>_base_probability``.
+    """
+    rgb = rgb_grid(grids["training_steps"])
+    frame = _rgb_frame(rgb)
+    for name, probability in base_label_probabilities(rgb, labels).items():
+        frame[f"{name}_shape"] = LABEL_SHAPES[labels[name]["shape"]](rgb)
+        frame[f"{name}_base_probability"] = probability
+    return frame
+
+
+def make_validation_grid(grids: dict[str, Any], labels: dict[str, Any]) -> pd.DataFrame:
+    """The small RGB validation cube with exact labels: a label is on where its shape equals 1."""
+    rgb = rgb_grid(grids["validation_steps"])
+    frame = _rgb_frame(rgb)
+    for name, spec in labels.items():
+        frame[name] = np.isclose(LABEL_SHAPES[spec["shape"]](rgb), 1.0)
+    return frame
+
+
+def make_hsv_grid(spec: dict[str, int]) -> pd.DataFrame:
+    """An HSV grid (hues ``arange(0, 1, 1/n)``, saturations and values ``linspace(0, 1, n)``) as RGB + HSV columns."""
+    rgb, hsv = hsv_grid(np.arange(spec["hues"]) / spec["hues"], np.linspace(0, 1, spec["saturations"]), np.linspace(0, 1, spec["values"]))
+    frame = _rgb_frame(rgb)
+    frame["h"], frame["s"], frame["v"] = hsv[:, 0], hsv[:, 1], hsv[:, 2]
+    return frame
+
+
+def make_hue_ring(grids: dict[str, Any]) -> pd.DataFrame:
+    """Fully saturated colours at evenly spaced hues from red, for the latent-structure metrics."""
+    n = grids["hue_ring_hues"]
+    frame = _rgb_frame(hue_ring(n))
+    frame.insert(0, "h", np.arange(n) / n)
+    return frame
+
+
+def make_rgb_evaluation_grid(grids: dict[str, Any]) -> pd.DataFrame:
+    """The fine RGB cube whose latents are plotted."""
+    return _rgb_frame(rgb_grid(grids["rgb_fine_steps"]))

@@ -1,0 +1,127 @@
+"""Nodes of the per-level training template."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ex_coverage.evaluation import evaluate_run
+from ex_coverage.labels import label_probabilities, solve_multiplier
+from ex_coverage.records import environment, fingerprint, run_configuration
+from ex_coverage.schedule import Schedule
+from ex_coverage.training import TrainingConfig, train_ensemble
+
+log = logging.getLogger(__name__)
+
+BASE_SUFFIX = "_base_probability"
+
+
+def _base_probabilities(training_grid: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {c[: -len(BASE_SUFFIX)]: training_grid[c].to_numpy() for c in training_grid.columns if c.endswith(BASE_SUFFIX)}
+
+
+def solve_label_multiplier(training_grid: pd.DataFrame, *, coverage: float) -> dict[str, Any]:
+    """Solve C(m) = coverage for the label multiplier m (SPEC §7)."""
+    solution = solve_multiplier(coverage, _base_probabilities(training_grid))
+    if solution.saturated:
+        log.warning("coverage %g needs multiplier %.3g: some label is certain on its best colour; run flagged", coverage, solution.multiplier)
+    return solution.to_dict()
+
+
+def train_level(
+    training_grid: pd.DataFrame,
+    validation_grid: pd.DataFrame,
+    schedule: Schedule,
+    label_multiplier: dict[str, Any],
+    training: dict[str, Any],
+    labels: dict[str, Any],
+    grids: dict[str, Any],
+    *,
+    seeds: Sequence[int],
+) -> dict[str, Any]:
+    """Train one model per seed at this level; return each seed's model, history and run record."""
+    coverage = label_multiplier["target_coverage"]
+    probabilities = label_probabilities(_base_probabilities(training_grid), label_multiplier["multiplier"])
+    label_names = list(probabilities)
+    results = train_ensemble(
+        seeds,
+        training_grid[["r", "g", "b"]].to_numpy(np.float32),
+        np.stack([probabilities[name] for name in label_names], axis=-1),
+        label_names,
+        schedule,
+        validation_grid[["r", "g", "b"]].to_numpy(np.float32),
+        {name: validation_grid[name].to_numpy() for name in label_names},
+        TrainingConfig.from_params(training),
+    )
+    outputs: dict[str, Any] = {}
+    for result in results:
+        counts = result.label_counts
+        configuration = run_configuration(coverage, result.seed, training, labels, grids, schedule.digest, len(schedule))
+        last = result.history.iloc[-1]
+        final_losses = {
+            column[len("loss_") :]: float(result.history[column].dropna().iloc[-1])
+            for column in result.history.columns
+            if column.startswith("loss_") and result.history[column].notna().any()
+        }
+        outputs[f"model_seed_{result.seed}"] = result.state_dict
+        outputs[f"history_seed_{result.seed}"] = result.history.merge(result.validation.drop(columns="seed"), on="step", how="left")
+        outputs[f"run_record_seed_{result.seed}"] = {
+            "coverage": coverage,
+            "seed": result.seed,
+            "multiplier": label_multiplier["multiplier"],
+            "expected_coverage": label_multiplier["expected_coverage"],
+            "saturated_labels": label_multiplier["saturated"],
+            "label_counts": counts,
+            "realised_coverage": counts["any"] / counts["n_samples"] if counts["n_samples"] else 0.0,
+            "final_losses": final_losses,
+            "final_lr": float(last["lr"]),
+            "wall_time_s": result.wall_time_s,
+            "configuration": configuration,
+            "fingerprint": fingerprint(configuration),
+            "environment": environment(),
+        }
+    log.info(
+        "coverage %g: trained %d seeds in %.1f s (realised coverage %s)",
+        coverage,
+        len(results),
+        sum(r.wall_time_s for r in results),
+        ", ".join(f"{outputs[f'run_record_seed_{r.seed}']['realised_coverage']:.5f}" for r in results),
+    )
+    return outputs
+
+
+def score_level(hue_ring: pd.DataFrame, hsv_grid_fine: pd.DataFrame, hsv_grid_coarse: pd.DataFrame, rgb_grid_fine: pd.DataFrame, *runs: Any) -> dict[str, Any]:
+    """Score every seed's model (M1–M4) and keep its latents and error profile.
+
+    ``runs`` alternates run record and model state_dict, one pair per seed.
+    """
+    grids = {"hue_ring": hue_ring, "hsv_grid_fine": hsv_grid_fine, "hsv_grid_coarse": hsv_grid_coarse, "rgb_grid_fine": rgb_grid_fine}
+    outputs: dict[str, Any] = {}
+    rows = []
+    for record, state_dict in zip(runs[0::2], runs[1::2]):
+        evaluation = evaluate_run(state_dict, grids)
+        seed = record["seed"]
+        outputs[f"latents_seed_{seed}"] = evaluation.latents
+        outputs[f"error_profile_seed_{seed}"] = evaluation.error_profile
+        rows.append(
+            {
+                "coverage": record["coverage"],
+                "seed": seed,
+                "multiplier": record["multiplier"],
+                "realised_coverage": record["realised_coverage"],
+                "saturated_labels": record["saturated_labels"],
+                "labelled_red": record["label_counts"].get("red", 0),
+                "labelled_vibrant": record["label_counts"].get("vibrant", 0),
+                "labelled_any": record["label_counts"]["any"],
+                "counted_samples": record["label_counts"]["n_samples"],
+                **evaluation.scores,
+                "wall_time_s": record["wall_time_s"],
+                "fingerprint": record["fingerprint"],
+            }
+        )
+    outputs["run_scores"] = pd.DataFrame(rows)
+    return outputs

@@ -1,0 +1,176 @@
+"""Figures: the seed notebook's per-model figures (SPEC §10) and the sweep's summary figures."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from ex_coverage.evaluation import LATENT_COLUMNS, RECONSTRUCTION_COLUMNS  # noqa: E402
+from ex_coverage.metrics import Thresholds  # noqa: E402
+
+#: Latent projections of the seed notebook: (horizontal dim, vertical dim, depth dim).
+PROJECTIONS = ((1, 0, 2), (1, 2, 0), (3, 2, 0))
+#: (column in the run table, axis label, threshold attributes drawn as lines).
+METRIC_PANELS = (
+    ("anchor_cos", "M1 anchor alignment cos(z_red, a)", ("anchor_cos_min",)),
+    ("offplane_mean", "M2 mean off-plane energy", ("offplane_mean_max",)),
+    ("offplane_max", "M2 max off-plane energy", ("offplane_max_max",)),
+    ("winding", "M3 winding number", ()),
+    ("monotone_fraction", "M3 monotone fraction", ("monotone_fraction_min",)),
+    ("sextant_max_dev_deg", "M3 worst sextant deviation (°)", ("sextant_max_dev_deg",)),
+    ("mse_median", "M4 median MSE (HSV grid)", ("mse_median_max",)),
+    ("mse_max", "M4 max MSE (HSV grid)", ("mse_max_max",)),
+)
+LOG_METRICS = {"mse_median", "mse_max", "offplane_mean", "offplane_max"}
+
+
+def plot_colour_patches(latents: pd.DataFrame, hsv_coarse: pd.DataFrame, title: str) -> Figure:
+    """True vs reconstructed colours on the coarse HSV grid: outer square = reconstruction, inner = truth."""
+    grid = latents[latents["grid"] == "hsv_grid_coarse"].reset_index(drop=True)
+    hues, sats, vals = (np.unique(hsv_coarse[c]) for c in ("h", "s", "v"))
+    shape = (len(vals), len(sats), len(hues), 3)
+    truth = grid[["r", "g", "b"]].to_numpy().reshape(shape)
+    recon = grid[RECONSTRUCTION_COLUMNS].to_numpy().reshape(shape)
+    figure, axes = plt.subplots(1, len(sats), figsize=(3.2 * len(sats), 2.2), squeeze=False)
+    for k, ax in enumerate(axes[0]):
+        image = np.repeat(np.repeat(recon[::-1, k], 4, axis=0), 4, axis=1)
+        inner = np.repeat(np.repeat(truth[::-1, k], 2, axis=0), 2, axis=1)
+        for i in range(2):
+            for j in range(2):
+                image[1 + i :: 4, 1 + j :: 4] = inner[i::2, j::2]
+        ax.imshow(np.clip(image, 0, 1), aspect="auto", interpolation="nearest")
+        ax.set_title(f"saturation {sats[k]:.2g}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel("hue →", fontsize=8)
+    axes[0][0].set_ylabel("value →", fontsize=8)
+    figure.suptitle(title, fontsize=10)
+    return figure
+
+
+def plot_error_profile(profile: pd.DataFrame, title: str) -> Figure:
+    """Reconstruction error along hue, saturation and value (mean and max over the other two axes)."""
+    figure, axes = plt.subplots(1, 3, figsize=(12, 3), sharey=True)
+    for ax, axis in zip(axes, ("hue", "saturation", "value")):
+        part = profile[profile["axis"] == axis]
+        ax.plot(part["position"], part["mse_mean"], label="mean")
+        ax.plot(part["position"], part["mse_max"], label="max", alpha=0.7)
+        ax.set_yscale("log")
+        ax.set_xlabel(axis)
+    axes[0].set_ylabel("MSE")
+    axes[0].legend(fontsize=8)
+    figure.suptitle(title, fontsize=10)
+    return figure
+
+
+def draw_latent_projection(ax, latents: pd.DataFrame, dims: tuple[int, int, int], dot_size: float = 6.0) -> None:
+    """Scatter unit latents on two dims, each dot in its own colour, the far hemisphere drawn first and faded."""
+    z = latents[LATENT_COLUMNS].to_numpy()
+    colours = latents[["r", "g", "b"]].to_numpy().clip(0, 1)
+    order = np.argsort(z[:, dims[2]])
+    ax.add_patch(plt.Circle((0, 0), 1.0, fill=False, lw=0.6, color="0.6"))
+    ax.scatter(z[order, dims[0]], z[order, dims[1]], c=colours[order], s=dot_size, linewidths=0)
+    ax.set_xlim(-1.1, 1.1)
+    ax.set_ylim(-1.1, 1.1)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_latent_projections(latents: pd.DataFrame, title: str) -> Figure:
+    """The fine RGB grid's latents as three 2-D projections of the sphere (dims (1,0), (1,2), (3,2))."""
+    rgb = latents[latents["grid"] == "rgb_grid_fine"]
+    figure, axes = plt.subplots(1, len(PROJECTIONS), figsize=(10, 3.6))
+    for ax, dims in zip(axes, PROJECTIONS):
+        draw_latent_projection(ax, rgb, dims)
+        ax.set_title(f"z{dims[0]} → , z{dims[1]} ↑", fontsize=9)
+    figure.suptitle(title, fontsize=10)
+    return figure
+
+
+def plot_latent_overview(latents_by_level: Mapping[float, pd.DataFrame], seed: int) -> Figure:
+    """Every coverage level's latent projections side by side (columns = levels, rows = projections)."""
+    levels = sorted(latents_by_level)
+    figure, axes = plt.subplots(len(PROJECTIONS), len(levels), figsize=(1.9 * len(levels), 1.9 * len(PROJECTIONS)), squeeze=False)
+    for column, coverage in enumerate(levels):
+        rgb = latents_by_level[coverage]
+        rgb = rgb[rgb["grid"] == "rgb_grid_fine"]
+        for row, dims in enumerate(PROJECTIONS):
+            draw_latent_projection(axes[row][column], rgb, dims, dot_size=1.5)
+            if row == 0:
+                axes[row][column].set_title(f"c = {coverage:g}", fontsize=9)
+            if column == 0:
+                axes[row][column].set_ylabel(f"z{dims[1]} vs z{dims[0]}", fontsize=8)
+    figure.suptitle(f"Latent space across label coverage (seed {seed}; the RGB cube on the unit sphere)", fontsize=11)
+    figure.tight_layout()
+    return figure
+
+
+def _coverage_positions(coverages: Sequence[float]) -> tuple[np.ndarray, float]:
+    """x positions on a log axis: coverage 0 sits a third of the smallest positive level to its left."""
+    values = np.asarray(coverages, dtype=float)
+    positive = values[values > 0]
+    zero_at = positive.min() / 3 if len(positive) else 1e-4
+    return np.where(values > 0, values, zero_at), zero_at
+
+
+def _coverage_axis(ax, levels: Sequence[float], zero_at: float) -> None:
+    ax.set_xscale("log")
+    ticks, _ = _coverage_positions(levels)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{c:g}" for c in levels], rotation=60, fontsize=7)
+    ax.minorticks_off()
+    ax.set_xlabel("label coverage c")
+
+
+def plot_metric_panels(runs: pd.DataFrame, summary: pd.DataFrame, thresholds: Thresholds) -> Figure:
+    """One panel per metric against coverage: per-seed points, median line, IQR band, pass threshold."""
+    figure, axes = plt.subplots(2, 4, figsize=(16, 7.5))
+    levels = summary["coverage"].to_numpy()
+    level_x, zero_at = _coverage_positions(levels)
+    for ax, (column, label, limits) in zip(axes.ravel(), METRIC_PANELS):
+        run_x, _ = _coverage_positions(runs["coverage"])
+        jitter = np.exp(np.random.default_rng(0).uniform(-0.08, 0.08, len(runs)))
+        ax.scatter(run_x * jitter, runs[column], s=12, alpha=0.6, c=np.where(runs["effective"], "tab:green", "tab:red"), label="runs (green = effective)")
+        ax.plot(level_x, summary[f"{column}_median"], color="k", lw=1.5, label="median")
+        ax.fill_between(level_x, summary[f"{column}_q1"], summary[f"{column}_q3"], color="0.5", alpha=0.25, label="IQR")
+        for attribute in limits:
+            ax.axhline(getattr(thresholds, attribute), color="tab:blue", ls="--", lw=1, label="threshold")
+        if column == "winding":
+            for w in (-thresholds.winding, thresholds.winding):
+                ax.axhline(w, color="tab:blue", ls="--", lw=1)
+        if column in LOG_METRICS:
+            ax.set_yscale("log")
+        _coverage_axis(ax, levels, zero_at)
+        ax.set_title(label, fontsize=9)
+    axes[0][0].legend(fontsize=7)
+    figure.suptitle("Latent-structure metrics against label coverage", fontsize=12)
+    figure.tight_layout()
+    return figure
+
+
+def plot_pass_rate(summary: pd.DataFrame, min_pass_rate: float, critical: float | None) -> Figure:
+    """Fraction of effective runs per level with Wilson 95 % intervals, the required rate, and c*."""
+    figure, ax = plt.subplots(figsize=(7, 4))
+    levels = summary["coverage"].to_numpy()
+    x, zero_at = _coverage_positions(levels)
+    rate = summary["pass_rate"].to_numpy()
+    errors = np.stack([rate - summary["pass_rate_low"], summary["pass_rate_high"] - rate])
+    ax.errorbar(x, rate, yerr=errors, fmt="o-", capsize=4, label="pass rate (Wilson 95 %)")
+    ax.axhline(min_pass_rate, color="tab:blue", ls="--", label=f"required {min_pass_rate:g}")
+    if critical is not None:
+        ax.axvline(_coverage_positions([critical])[0][0] if critical > 0 else zero_at, color="tab:green", label=f"c* = {critical:g}")
+    _coverage_axis(ax, levels, zero_at)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_ylabel("fraction of seeds effective (M1–M4)")
+    ax.legend(fontsize=8)
+    ax.set_title("Effective runs against label coverage")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,41 @@
+"""Run records: what produced a result, and a fingerprint to tell when it has gone stale."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from collections.abc import Mapping
+from typing import Any
+
+import lightning
+import torch
+
+from ex_coverage import __version__
+from ex_coverage.model import LAYERS
+
+
+def run_configuration(coverage: float, seed: int, training: Mapping[str, Any], labels: Mapping[str, Any], grids: Mapping[str, Any], schedule_digest: str, schedule_length: int) -> dict[str, Any]:
+    """Everything that determines a run's result, as plain JSON-able values."""
+    return {
+        "coverage": float(coverage),
+        "seed": int(seed),
+        "model": {"layers": [list(layer) for layer in LAYERS], "bottleneck": "l2-normalise"},
+        "training": dict(training),
+        "labels": {name: dict(spec) for name, spec in labels.items()},
+        "training_grid_steps": int(grids["training_steps"]),
+        "validation_grid_steps": int(grids["validation_steps"]),
+        "schedule_sha256": schedule_digest,
+        "schedule_length": int(schedule_length),
+        "project_version": __version__,
+    }
+
+
+def fingerprint(configuration: Mapping[str, Any]) -> str:
+    """A short SHA-256 of the configuration; equal fingerprints mean the same run would be repeated."""
+    return hashlib.sha256(json.dumps(configuration, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def environment() -> dict[str, str]:
+    """Library versions, recorded for information (not part of the fingerprint)."""
+    return {"python": platform.python_version(), "torch": torch.__version__, "lightning": lightning.__version__}

@@ -1,0 +1,120 @@
+"""The sweep grid (coverage levels × seeds): validation and the namespace of each level.
+
+The grid is read once from configuration (``sweep`` in ``conf/<env>/parameters_sweep.yml``); the
+pipelines, kedro-viz and notebooks all see the same one.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial, update_wrapper
+from typing import Any
+
+import numpy as np
+
+from ex_coverage.labels import CoverageError, solve_multiplier
+
+GRID_FILE = "conf/<env>/parameters_sweep.yml"
+
+
+class SweepConfigError(ValueError):
+    """The sweep grid is invalid; the message names the key and the offending entry."""
+
+
+def level_namespace(coverage: float) -> str:
+    """``coverage_0p0015`` for 0.0015, ``coverage_0`` for 0: the Kedro namespace of a coverage level."""
+    text = np.format_float_positional(float(coverage), trim="-")
+    return "coverage_" + text.replace(".", "p")
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    """Coverage levels (ascending) and the seeds trained at every level."""
+
+    coverages: tuple[float, ...]
+    seeds: tuple[int, ...]
+
+    @property
+    def namespaces(self) -> dict[str, float]:
+        return {level_namespace(c): c for c in self.coverages}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def parse_grid(params: Mapping[str, Any], source: str = GRID_FILE) -> SweepGrid:
+    """Validate ``{"coverages": [...], "seeds": [...]}`` and return the grid, coverages sorted."""
+    if not isinstance(params, Mapping):
+        raise SweepConfigError(f"{source}: 'sweep' must be a mapping with keys 'coverages' and 'seeds'")
+    coverages, seeds = params.get("coverages"), params.get("seeds")
+    if not isinstance(coverages, (list, tuple)) or not coverages:
+        raise SweepConfigError(f"{source}: sweep.coverages must be a non-empty list of numbers, got {coverages!r}")
+    for i, c in enumerate(coverages):
+        if not _is_number(c):
+            raise SweepConfigError(f"{source}: sweep.coverages[{i}] = {c!r} is not a number")
+        if not 0.0 <= float(c) < 1.0:
+            raise SweepConfigError(f"{source}: sweep.coverages[{i}] = {c!r} is outside [0, 1)")
+    names = [level_namespace(c) for c in coverages]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise SweepConfigError(f"{source}: sweep.coverages[{i}] = {coverages[i]!r} is duplicated")
+    if not isinstance(seeds, (list, tuple)) or not seeds:
+        raise SweepConfigError(f"{source}: sweep.seeds must be a non-empty list of integers, got {seeds!r}")
+    for i, s in enumerate(seeds):
+        if not isinstance(s, numbers.Integral) or isinstance(s, bool) or s < 0:
+            raise SweepConfigError(f"{source}: sweep.seeds[{i}] = {s!r} is not a non-negative integer")
+        if s in seeds[:i]:
+            raise SweepConfigError(f"{source}: sweep.seeds[{i}] = {s!r} is duplicated")
+    return SweepGrid(tuple(sorted(float(c) for c in coverages)), tuple(int(s) for s in seeds))
+
+
+def check_reachable(grid: SweepGrid, base_probabilities: Mapping[str, Any], source: str = GRID_FILE) -> None:
+    """Fail unless every coverage level can be produced by some label multiplier."""
+    for c in grid.coverages:
+        try:
+            solve_multiplier(c, base_probabilities)
+        except CoverageError as error:
+            raise SweepConfigError(f"{source}: sweep.coverages entry {c!r}: {error}") from None
+
+
+def bind(function, **kwargs):
+    """``partial`` that keeps the function's name and docstring, so Kedro and kedro-viz show them.
+
+    Used to give a level's nodes the values the grid fixes for it (its coverage, the seeds).
+    """
+    return update_wrapper(partial(function, **kwargs), function)
+
+
+_active_parameters: dict[str, Any] | None = None
+
+
+def use_parameters(parameters: Mapping[str, Any]) -> bool:
+    """Make ``parameters`` (of the session's config environment and --params) the source of the grid.
+
+    Returns True when the grid changed from the one pipelines were last built with.
+    """
+    global _active_parameters
+    changed = _active_parameters is not None and _active_parameters.get("sweep") != parameters.get("sweep")
+    _active_parameters = dict(parameters)
+    return changed
+
+
+def active_grid() -> SweepGrid:
+    """The grid of the active session, or — outside a session — of ``KEDRO_ENV`` (default ``local``)."""
+    parameters = _active_parameters
+    if parameters is None:
+        import os
+        from pathlib import Path
+
+        from kedro.framework.project import settings
+
+        loader = settings.CONFIG_LOADER_CLASS(
+            conf_source=str(Path.cwd() / settings.CONF_SOURCE), env=os.environ.get("KEDRO_ENV"), **settings.CONFIG_LOADER_ARGS
+        )
+        parameters = loader["parameters"]
+    if "sweep" not in parameters:
+        raise SweepConfigError(f"{GRID_FILE}: no 'sweep' key (expected sweep.coverages and sweep.seeds)")
+    return parse_grid(parameters["sweep"])
