@@ -1,0 +1,118 @@
+"""End to end: `kedro run` of a tiny sweep (conf/test: 2 levels × 2 seeds, 201-step schedule) through the real catalog."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from tests.project import copy_project, data_files, kedro
+
+LEVELS = ("coverage_0", "coverage_0p01")
+SEEDS = (0, 1)
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(tmp_path_factory):
+    project = copy_project(tmp_path_factory.mktemp("project"))
+    result = kedro(project, "run", "--pipeline", "sweep", "--env", "test")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return project
+
+
+@pytest.fixture(scope="module")
+def catalog(tiny_sweep):
+    import os
+
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    previous = os.getcwd()
+    os.chdir(tiny_sweep)
+    try:
+        bootstrap_project(tiny_sweep)
+        with KedroSession.create(project_path=tiny_sweep, env="test") as session:
+            yield session.load_context().catalog
+    finally:
+        os.chdir(previous)
+
+
+def test_every_run_persists_model_latents_history_and_record(catalog):
+    for level in LEVELS:
+        multiplier = catalog.load(f"{level}.label_multiplier")
+        assert multiplier["target_coverage"] in (0.0, 0.01)
+        for seed in SEEDS:
+            state = catalog.load(f"{level}.model_seed_{seed}")
+            assert state["encoder.0.weight"].shape == (16, 3)
+            assert sum(t.numel() for t in state.values()) == 263
+            history = catalog.load(f"{level}.history_seed_{seed}")
+            assert len(history) == 201 and history["lr"].iloc[-1] == pytest.approx(0.05)
+            latents = catalog.load(f"{level}.latents_seed_{seed}")
+            assert set(latents["grid"]) == {"hue_ring", "hsv_grid_coarse", "rgb_grid_fine"}
+            torch.testing.assert_close(torch.tensor(latents[["z0", "z1", "z2", "z3"]].to_numpy()).norm(dim=1), torch.ones(len(latents), dtype=torch.float32), check_dtype=False)
+            record = catalog.load(f"{level}.run_record_seed_{seed}")
+            assert record["seed"] == seed and record["configuration"]["seed"] == seed
+            assert record["configuration"]["schedule_length"] == 201
+            assert record["label_counts"]["n_samples"] == 195 * 64  # labelled terms are on for steps 0..194
+            assert record["multiplier"] == multiplier["multiplier"]
+            assert len(record["fingerprint"]) == 16
+
+
+def test_state_dict_loads_with_weights_only(tiny_sweep):
+    state = torch.load(tiny_sweep / "data/06_models/coverage_0p01/seed_1.pt", weights_only=True)
+    from ex_coverage.model import load_autoencoder
+
+    load_autoencoder(state)
+
+
+def test_run_table_and_report(tiny_sweep, catalog):
+    runs = pd.read_csv(tiny_sweep / "data/08_reporting/coverage_runs.csv")
+    required = ["coverage", "seed", "multiplier", "realised_coverage", "anchor_cos", "offplane_mean", "offplane_max", "winding", "monotone_fraction", "sextant_max_dev_deg", "mse_median", "mse_max", "effective"]
+    assert list(runs.columns[: len(required)]) == required
+    assert sorted(zip(runs["coverage"], runs["seed"])) == [(0.0, 0), (0.0, 1), (0.01, 0), (0.01, 1)]
+    assert (runs.loc[runs["coverage"] == 0, "realised_coverage"] == 0).all()
+    assert runs.loc[runs["coverage"] == 0.01, "realised_coverage"].between(0.007, 0.013).all()
+    summary = catalog.load("coverage_summary")
+    assert list(summary["runs"]) == [2, 2]
+    report = (tiny_sweep / "data/08_reporting/report.md").read_text()
+    assert "## Answer" in report and "## Conclusion" in report
+    for figure in ("coverage_metrics.png", "coverage_pass_rate.png", "coverage_latents.png", "levels/coverage_0p01_latents.png"):
+        assert (tiny_sweep / "data/08_reporting" / figure).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_params_override_of_the_grid_is_honoured(tiny_sweep):
+    result = kedro(tiny_sweep, "run", "--pipeline", "training", "--env", "test", "--params", "sweep.coverages=[0.005],sweep.seeds=[7]")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert (tiny_sweep / "data/06_models/coverage_0p005/seed_7.pt").exists()
+    assert not (tiny_sweep / "data/06_models/coverage_0p005/seed_0.pt").exists()
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ("sweep.coverages=[-0.1]", "sweep.coverages[0] = -0.1 is outside [0, 1)"),
+        ("sweep.coverages=[0.9995]", "not reachable"),
+        ("sweep.seeds=[1.5]", "sweep.seeds[0] = 1.5 is not a non-negative integer"),
+    ],
+)
+def test_bad_grid_fails_before_training_and_writes_nothing(tiny_sweep, params, message):
+    before = data_files(tiny_sweep)
+    result = kedro(tiny_sweep, "run", "--pipeline", "sweep", "--env", "test", "--params", params)
+    assert result.returncode != 0
+    assert message in " ".join((result.stdout + result.stderr).split())
+    assert data_files(tiny_sweep) == before
+
+
+def test_bad_schedule_fails_before_training_and_writes_nothing(tiny_sweep):
+    broken = tiny_sweep / "data/01_raw/dopesheet_short.csv"
+    original = broken.read_text()
+    broken.write_text(original.replace("+0.9", "+1.5"))
+    try:
+        before = data_files(tiny_sweep)
+        result = kedro(tiny_sweep, "run", "--pipeline", "sweep", "--env", "test")
+        assert result.returncode != 0
+        output = " ".join((result.stdout + result.stderr).split())
+        assert "dopesheet_short.csv, row 6, column 'STEP'" in output
+        assert data_files(tiny_sweep) == before
+    finally:
+        broken.write_text(original)

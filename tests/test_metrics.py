@@ -1,0 +1,108 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from ex_coverage.metrics import Thresholds, critical_coverage, passes, score_latents, summarise_levels, wheel_order, wilson_interval
+
+HUES = np.arange(360) / 360
+GOOD_MSE = np.full(100, 5e-5)
+
+
+def ring(angles, offplane=0.0):
+    z = np.stack([np.cos(angles), np.sin(angles), np.full_like(angles, offplane), np.zeros_like(angles)], axis=-1)
+    return z / np.linalg.norm(z, axis=-1, keepdims=True)
+
+
+def verdict(z_ring, mse=GOOD_MSE):
+    return passes(score_latents(z_ring[0], z_ring, mse), Thresholds())
+
+
+def test_perfect_wheel_passes_everything():
+    z = ring(2 * np.pi * HUES)
+    scores = score_latents(z[0], z, GOOD_MSE)
+    assert scores["anchor_cos"] == pytest.approx(1.0)
+    assert scores["offplane_max"] == pytest.approx(0.0)
+    assert scores["winding"] == pytest.approx(1.0)
+    assert scores["monotone_fraction"] == 1.0
+    assert scores["sextant_max_dev_deg"] == pytest.approx(0.0, abs=1e-9)
+    assert verdict(z)["effective"]
+
+
+def test_mirrored_wheel_passes():
+    z = ring(-2 * np.pi * HUES)
+    assert wheel_order(z)["winding"] == pytest.approx(-1.0)
+    assert verdict(z)["effective"]
+
+
+def test_folded_ring_fails_m3_only():
+    folded = 2 * np.pi * np.where(HUES < 0.5, HUES, 1 - HUES) * 0.9
+    result = verdict(ring(folded))
+    assert result["pass_m1"] and result["pass_m2"] and not result["pass_m3"]
+    assert wheel_order(ring(folded))["winding"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_wheel_with_a_sextant_out_of_place_fails_m3():
+    warped = 2 * np.pi * HUES ** 1.6  # monotone and winding once, but green sits far from 120°
+    result = wheel_order(ring(warped))
+    assert result["winding"] == pytest.approx(1.0) and result["monotone_fraction"] == 1.0
+    assert result["sextant_max_dev_deg"] > 30
+    assert not verdict(ring(warped))["pass_m3"]
+
+
+def test_random_latent_fails_m1_and_m2():
+    z = np.random.default_rng(0).normal(size=(360, 4))
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    z[0] = [0.0, 0.6, 0.8, 0.0]  # red lands off the anchor
+    result = verdict(z)
+    assert not result["pass_m1"] and not result["pass_m2"] and not result["effective"]
+    assert score_latents(z[0], z, GOOD_MSE)["offplane_mean"] == pytest.approx(0.5, abs=0.08)
+
+
+def test_poor_reconstruction_fails_m4():
+    result = verdict(ring(2 * np.pi * HUES), mse=np.full(100, 2e-4))
+    assert result["pass_m1"] and not result["pass_m4"] and not result["effective"]
+
+
+@pytest.mark.parametrize(
+    "k, n, low, high",
+    [(0, 5, 0.0, 0.4345), (5, 5, 0.5655, 1.0), (1, 10, 0.0179, 0.4042), (3, 5, 0.2307, 0.8824)],
+)
+def test_wilson_interval_known_values(k, n, low, high):
+    assert wilson_interval(k, n) == pytest.approx((low, high), abs=1e-4)
+
+
+LEVELS = [0, 0.001, 0.002, 0.005, 0.01, 0.02]
+
+
+def test_critical_coverage_clean_threshold():
+    answer = critical_coverage(LEVELS, [0, 0, 0.2, 0.8, 1, 1], 0.8, 1501 * 64)
+    assert (answer.coverage, answer.last_failing) == (0.005, 0.002)
+    assert answer.expected_labels == pytest.approx(0.005 * 1501 * 64)
+
+
+def test_critical_coverage_ignores_an_isolated_success_below_a_failure():
+    answer = critical_coverage(LEVELS, [0, 1.0, 0.4, 0.8, 1, 0.8], 0.8, 100)
+    assert (answer.coverage, answer.last_failing) == (0.005, 0.002)
+
+
+def test_critical_coverage_when_no_level_qualifies():
+    answer = critical_coverage(LEVELS, [0, 0, 0.2, 1.0, 1.0, 0.6], 0.8, 100)
+    assert answer.coverage is None and answer.last_failing == 0.02
+
+
+def test_critical_coverage_when_every_level_qualifies():
+    answer = critical_coverage(LEVELS, [1.0] * 6, 0.8, 100)
+    assert answer.coverage == 0 and answer.last_failing is None
+
+
+def test_summary_pass_rates_and_quartiles():
+    runs = pd.DataFrame({"coverage": [0.1] * 4 + [0.2] * 2, "effective": [True, False, False, False, True, True], "realised_coverage": 0.1, "m": [1, 2, 3, 4, 5, 5]})
+    summary = summarise_levels(runs, ["m"])
+    assert list(summary["pass_rate"]) == [0.25, 1.0]
+    assert summary.loc[0, "m_median"] == 2.5 and summary.loc[0, "m_q1"] == 1.75 and summary.loc[0, "m_q3"] == 3.25
+    assert summary.loc[1, "pass_rate_low"] == pytest.approx(wilson_interval(2, 2)[0])
+
+
+def test_unknown_threshold_key_is_refused():
+    with pytest.raises(ValueError, match="unknown keys"):
+        Thresholds.from_params({"anchor_cos": 0.9})

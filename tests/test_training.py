@@ -1,0 +1,95 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ex_coverage.colour import redness, rgb_grid, vibrancy
+from ex_coverage.labels import base_label_probabilities, label_probabilities
+from ex_coverage.model import ColourAutoencoder, load_autoencoder
+from ex_coverage.schedule import parse_schedule, read_schedule_csv
+from ex_coverage.training import TrainingDiverged, count_labels, draw_batches, labelled_steps, train_ensemble
+from tests.conftest import SEED_LABELS, SEED_SCHEDULE
+
+SHORT = parse_schedule(
+    pd.DataFrame(
+        [["0", "1e-8", "0.01", "0.02", "0.01"], ["+10", "0.01", "", "", ""], ["60", "0.2", "0.015", "0.2", "0.2"], ["80", "0.05", "0", "0", "0"]],
+        columns=["STEP", "lr", "reg-separate", "reg-anchor", "reg-planar"],
+    )
+)
+
+
+def train(seeds, schedule=SHORT, multiplier=5.0):
+    grid = rgb_grid(10)
+    probabilities = label_probabilities(base_label_probabilities(grid, SEED_LABELS), multiplier)
+    validation = rgb_grid(4)
+    return train_ensemble(
+        seeds,
+        grid,
+        np.stack([probabilities["red"], probabilities["vibrant"]], axis=-1),
+        ["red", "vibrant"],
+        schedule,
+        validation,
+        {"red": redness(validation) == 1, "vibrant": vibrancy(validation) == 1},
+    )
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_model_has_263_parameters_and_unit_latents():
+    model = ColourAutoencoder()
+    assert sum(p.numel() for p in model.parameters()) == 263
+    y, z = model.eval()(torch.rand(10, 3))
+    torch.testing.assert_close(z.norm(dim=-1), torch.ones(10))
+    assert y.min() >= 0 and y.max() <= 1
+
+
+def test_same_seed_gives_identical_weights_and_history():
+    first, second = train([3]), train([3])
+    assert_same_weights(first[0].state_dict, second[0].state_dict)
+    pd.testing.assert_frame_equal(first[0].history, second[0].history)
+
+
+def test_a_seed_does_not_depend_on_the_seeds_trained_beside_it():
+    alone = train([1])[0]
+    together = {r.seed: r for r in train([0, 1, 2])}
+    assert_same_weights(alone.state_dict, together[1].state_dict)
+    assert alone.label_counts == together[1].label_counts
+    assert not torch.equal(together[0].state_dict["encoder.0.weight"], together[1].state_dict["encoder.0.weight"])
+
+
+def test_state_dict_loads_into_the_plain_model():
+    result = train([0])[0]
+    model = load_autoencoder(result.state_dict)
+    assert not model.training
+    assert result.history.shape[0] == len(SHORT)
+    assert {"loss_total", "loss_reconstruction", "loss_reg-anchor", "lr", "weight_reg-planar"} <= set(result.history.columns)
+    # Terms with zero weight are not computed at the last step.
+    assert np.isnan(result.history["loss_reg-anchor"].iloc[-1])
+    assert set(result.validation["step"]) and "val_reconstruction" in result.validation
+
+
+def test_label_counts_match_the_drawn_labels_and_coverage():
+    schedule = read_schedule_csv(SEED_SCHEDULE)
+    grid = rgb_grid(10)
+    base = base_label_probabilities(grid, SEED_LABELS)
+    probabilities = label_probabilities(base, 1.0)
+    drawn = draw_batches(0, len(schedule), 64, np.stack([probabilities["red"], probabilities["vibrant"]], -1))
+    counted = labelled_steps(schedule)
+    assert counted.sum() == 1425  # labelled terms switch off at step 1425
+    counts = count_labels(drawn, ["red", "vibrant"], counted)
+    assert counts["n_samples"] == 1425 * 64
+    assert counts["any"] <= counts["red"] + counts["vibrant"]
+    expected_any = 1 - (1 - probabilities["red"]) * (1 - probabilities["vibrant"])
+    # Monte-Carlo tolerance: 4 standard deviations of a binomial count.
+    mean = expected_any.mean() * counts["n_samples"]
+    assert abs(counts["any"] - mean) < 4 * np.sqrt(mean)
+
+
+def test_divergence_names_the_term_and_step():
+    exploding = parse_schedule(pd.DataFrame([["0", "1e30"], ["20", "1e30"]], columns=["STEP", "lr"]))
+    with pytest.raises(TrainingDiverged, match=r"loss term '.*' became nan at step \d+ \(seed 0"):
+        train([0], schedule=exploding)
