@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import ImagePreview, JSONPreview, TablePreview
 
@@ -71,12 +70,16 @@ class AtomicFileDataset(AbstractDataset):
 class TorchStateDictDataset(AtomicFileDataset):
     """A model's ``state_dict`` in a ``.pt`` file that loads with ``torch.load(weights_only=True)``."""
 
-    def _encode(self, data: dict[str, torch.Tensor]) -> bytes:
+    def _encode(self, data: dict[str, Any]) -> bytes:
+        import torch  # imported on use: keeps catalog creation light
+
         buffer = io.BytesIO()
         torch.save(data, buffer)
         return buffer.getvalue()
 
-    def _decode(self, payload: bytes) -> dict[str, torch.Tensor]:
+    def _decode(self, payload: bytes) -> dict[str, Any]:
+        import torch
+
         return torch.load(io.BytesIO(payload), weights_only=True)
 
 

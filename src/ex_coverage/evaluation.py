@@ -7,14 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from ex_coverage.metrics import encode, per_colour_mse, score_latents
-from ex_coverage.model import LATENT_DIM, load_autoencoder
-
-LATENT_COLUMNS = [f"z{i}" for i in range(LATENT_DIM)]
-RECONSTRUCTION_COLUMNS = ["r_hat", "g_hat", "b_hat"]
+from ex_coverage.architecture import LATENT_COLUMNS, RECONSTRUCTION_COLUMNS
+from ex_coverage.metrics import score_latents
+from ex_coverage.model import ColourAutoencoder, load_autoencoder, torch_threads
 #: Grids whose latents and reconstructions are kept for every run (the fine HSV grid is scored, not kept).
 KEPT_GRIDS = ("hue_ring", "hsv_grid_coarse", "rgb_grid_fine")
 
@@ -26,17 +25,41 @@ class RunEvaluation:
     error_profile: pd.DataFrame  # MSE on the fine HSV grid along hue, saturation and value
 
 
+def encode(model: ColourAutoencoder, rgb: NDArray) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """``(reconstruction, latent)`` of each colour, model in eval mode."""
+    model.eval()
+    with torch.no_grad():
+        y, z = model(torch.as_tensor(np.asarray(rgb), dtype=torch.float32))
+    return y.numpy(), z.numpy()
+
+
+def per_colour_mse(rgb: NDArray, reconstruction: NDArray) -> NDArray[np.float64]:
+    """M4's error: mean squared error over the three channels, per colour."""
+    return ((np.asarray(reconstruction, dtype=np.float64) - np.asarray(rgb, dtype=np.float64)) ** 2).mean(axis=-1)
+
+
 def _rgb(frame: pd.DataFrame) -> NDArray[np.float32]:
     return frame[["r", "g", "b"]].to_numpy(np.float32)
 
 
 def error_profile(hsv_fine: pd.DataFrame, mse: NDArray) -> pd.DataFrame:
     """Mean and max per-colour MSE at each hue, saturation and value of the fine HSV grid."""
-    frame = hsv_fine[["h", "s", "v"]].assign(mse=mse)
     parts = []
     for axis, column in (("hue", "h"), ("saturation", "s"), ("value", "v")):
-        stats = frame.groupby(column)["mse"].agg(["mean", "max"]).reset_index()
-        parts.append(pd.DataFrame({"axis": axis, "position": stats[column], "mse_mean": stats["mean"], "mse_max": stats["max"]}))
+        index = hsv_fine[f"{column}_index"].to_numpy()
+        counts = np.bincount(index)
+        worst = np.full(len(counts), -np.inf)
+        np.maximum.at(worst, index, mse)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "axis": axis,
+                    "position": np.bincount(index, weights=hsv_fine[column].to_numpy()) / counts,
+                    "mse_mean": np.bincount(index, weights=mse) / counts,
+                    "mse_max": worst,
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -44,7 +67,8 @@ def evaluate_run(state_dict: Mapping[str, Tensor], grids: Mapping[str, pd.DataFr
     """Score a model and capture its latents; ``grids`` holds ``hue_ring``, ``hsv_grid_fine`` and the kept grids."""
     model = load_autoencoder(dict(state_dict))
     fine_rgb = _rgb(grids["hsv_grid_fine"])
-    fine_mse = per_colour_mse(fine_rgb, encode(model, fine_rgb)[0])
+    with torch_threads(1):  # one thread per process: parallel runner workers share the cores
+        fine_mse = per_colour_mse(fine_rgb, encode(model, fine_rgb)[0])
     parts = []
     for name in KEPT_GRIDS:
         rgb = _rgb(grids[name])

@@ -13,15 +13,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from numpy.typing import NDArray
 
-from ex_coverage.model import ColourAutoencoder
-from ex_coverage.regularizers import ANCHOR
-
-#: Hue-ring indices of red, yellow, green, cyan, blue and magenta on a ring of ``n`` hues.
-SEXTANT_NAMES = ("red", "yellow", "green", "cyan", "blue", "magenta")
-
+from ex_coverage.architecture import ANCHOR
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -84,19 +78,6 @@ def wheel_order(z_ring: NDArray) -> dict[str, float]:
         "monotone_fraction": float(np.mean(sigma * steps > 0)),
         "sextant_max_dev_deg": float(np.max(np.abs(deviations))),
     }
-
-
-def encode(model: ColourAutoencoder, rgb: NDArray) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """``(reconstruction, latent)`` of each colour, model in eval mode."""
-    model.eval()
-    with torch.no_grad():
-        y, z = model(torch.as_tensor(np.asarray(rgb), dtype=torch.float32))
-    return y.numpy(), z.numpy()
-
-
-def per_colour_mse(rgb: NDArray, reconstruction: NDArray) -> NDArray[np.float64]:
-    """M4's error: mean squared error over the three channels, per colour."""
-    return ((np.asarray(reconstruction, dtype=np.float64) - np.asarray(rgb, dtype=np.float64)) ** 2).mean(axis=-1)
 
 
 def score_latents(z_red: NDArray, z_ring: NDArray, mse: NDArray) -> dict[str, float]:

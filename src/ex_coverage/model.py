@@ -9,15 +9,15 @@ member as a :class:`ColourAutoencoder` state_dict.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-#: (name in the single model's state_dict, fan_in, fan_out) of each linear layer, input to output.
-LAYERS = (("encoder.0", 3, 16), ("encoder.2", 16, 4), ("decoder.0", 4, 16), ("decoder.2", 16, 3))
-LATENT_DIM = 4
+from ex_coverage.architecture import LATENT_DIM, LAYERS
+
 
 
 class ColourAutoencoder(nn.Module):
@@ -87,3 +87,14 @@ class AutoencoderEnsemble(nn.Module):
             state[f"{name}.weight"] = self.weights[layer][member].detach().clone()
             state[f"{name}.bias"] = self.biases[layer][member].detach().clone()
         return state
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run with ``n`` intra-op threads (1 keeps CPU reductions, hence results, runner-independent)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -6,13 +6,11 @@ import hashlib
 import json
 import platform
 from collections.abc import Mapping
+from importlib.metadata import version
 from typing import Any
 
-import lightning
-import torch
-
 from ex_coverage import __version__
-from ex_coverage.model import LAYERS
+from ex_coverage.architecture import LAYERS
 
 
 def run_configuration(coverage: float, seed: int, training: Mapping[str, Any], labels: Mapping[str, Any], grids: Mapping[str, Any], schedule_digest: str, schedule_length: int) -> dict[str, Any]:
@@ -38,4 +36,4 @@ def fingerprint(configuration: Mapping[str, Any]) -> str:
 
 def environment() -> dict[str, str]:
     """Library versions, recorded for information (not part of the fingerprint)."""
-    return {"python": platform.python_version(), "torch": torch.__version__, "lightning": lightning.__version__}
+    return {"python": platform.python_version(), "torch": version("torch"), "lightning": version("lightning")}

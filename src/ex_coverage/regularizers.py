@@ -13,13 +13,30 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-ANCHOR = (1.0, 0.0, 0.0, 0.0)
+from ex_coverage.architecture import ANCHOR
+
 
 
 def anchor_loss(z: Tensor, anchor: tuple[float, ...] = ANCHOR) -> Tensor:
     """``1 − cos(z_i, a)``: pulls labelled samples towards the anchor direction."""
-    a = torch.tensor(anchor, dtype=z.dtype, device=z.device)
+    a = z.new_tensor(anchor)
     return 1.0 - F.cosine_similarity(z, a.expand_as(z), dim=-1)
+
+
+class _Power(torch.autograd.Function):
+    """``x ** p`` for x ≥ 0, p > 1, whose backward reuses the forward result: ``p · x^p / x`` (one pow, not two)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, p: float) -> Tensor:  # type: ignore[override]
+        y = x.pow(p)
+        ctx.save_for_backward(x, y)
+        ctx.p = p
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        x, y = ctx.saved_tensors
+        return grad * ctx.p * torch.where(x > 0, y / x, torch.zeros_like(x)), None
 
 
 def separate_loss(z: Tensor, power: float = 100.0) -> Tensor:
@@ -29,8 +46,9 @@ def separate_loss(z: Tensor, power: float = 100.0) -> Tensor:
     """
     unit = z / (z.norm(dim=-1, keepdim=True) + 1e-8)
     cos = unit @ unit.transpose(-1, -2)
-    cos = torch.where(torch.isclose(cos, torch.ones_like(cos)), torch.zeros_like(cos), cos)
-    return (((cos + 1.0) / 2.0) ** power).sum(dim=-1)
+    self_pairs = (cos - 1.0).abs() <= 1e-8 + 1e-5  # torch.isclose(cos, 1) with its default tolerances, faster
+    cos = cos.masked_fill(self_pairs, 0.0)
+    return _Power.apply((cos + 1.0) / 2.0, power).sum(dim=-1)
 
 
 def planar_loss(z: Tensor) -> Tensor:

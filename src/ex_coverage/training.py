@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -21,7 +20,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from ex_coverage.model import AutoencoderEnsemble
+from ex_coverage.model import AutoencoderEnsemble, torch_threads
 from ex_coverage.regularizers import REGULARIZERS, Regularizer
 from ex_coverage.schedule import Schedule
 
@@ -46,6 +45,7 @@ class TrainingConfig:
 
     batch_size: int = 64
     validate_every: int = 250
+    steps_per_batch: int = 50  # optimiser steps per Lightning batch: amortises the Trainer's per-batch hooks
     accelerator: str = "cpu"
     threads: int = 1
 
@@ -94,7 +94,11 @@ def labelled_steps(schedule: Schedule, regularizers: Sequence[Regularizer] = REG
 
 
 class EnsembleTrainingModule(L.LightningModule):
-    """Trains an :class:`AutoencoderEnsemble` on pre-drawn batches; one Lightning batch = one step index."""
+    """Trains an :class:`AutoencoderEnsemble` on pre-drawn batches.
+
+    A Lightning batch is a ``range`` of consecutive step indices; ``training_step`` takes one optimiser
+    step per index, so ``trainer.global_step`` still counts optimiser steps.
+    """
 
     def __init__(
         self,
@@ -108,6 +112,7 @@ class EnsembleTrainingModule(L.LightningModule):
         regularizers: Sequence[Regularizer] = REGULARIZERS,
     ) -> None:
         super().__init__()
+        self.automatic_optimization = False  # one optimiser step per batch, lr set from the schedule first
         self.seeds = list(seeds)
         self.label_names = list(label_names)
         self.regularizers = list(regularizers)
@@ -123,35 +128,41 @@ class EnsembleTrainingModule(L.LightningModule):
         self.learning_rates = schedule.get("lr", 1e-3).tolist()
         self.reg_weights = [schedule.get(r.name, 1.0).tolist() for r in self.regularizers]
         self.history = torch.full((n_steps, len(seeds), 2 + len(self.regularizers)), float("nan"))
+        self.not_computed = torch.full((len(seeds),), float("nan"))  # history value of a term with weight 0
         self.validation_records: list[dict[str, Any]] = []
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.ensemble.parameters(), lr=self.learning_rates[0])
+        return torch.optim.Adam(self.ensemble.parameters(), lr=self.learning_rates[0], foreach=True)
 
-    def on_train_batch_start(self, batch: int, batch_idx: int) -> None:
-        for group in self.optimizers().optimizer.param_groups:
-            group["lr"] = self.learning_rates[batch]
+    def training_step(self, batch: range, batch_idx: int) -> None:
+        optimiser = self.optimizers()
+        for step in batch:
+            for group in optimiser.param_groups:
+                group["lr"] = self.learning_rates[step]
+            optimiser.zero_grad()
+            self.manual_backward(self.losses(step).sum())
+            optimiser.step()
 
-    def training_step(self, batch: int, batch_idx: int) -> Tensor:
-        step = batch
+    def losses(self, step: int) -> Tensor:
+        """Each member's total loss at ``step``; records every term in the history."""
         x = self.batch_x[step]
         labels = {name: self.batch_labels[step, k] for k, name in enumerate(self.label_names)}
         y, z = self.ensemble(x)
         recon = ((y - x) ** 2).mean(dim=(1, 2))
-        total = recon
-        record = self.history[step]
-        record[:, 1] = recon.detach()
+        total, terms = recon, [recon]
         for k, reg in enumerate(self.regularizers):
             weight = self.reg_weights[k][step]
             if weight == 0:
+                terms.append(self.not_computed)
                 continue
             term = reg(z, labels)
-            record[:, 2 + k] = term.detach()
+            terms.append(term)
             total = total + weight * term
-        record[:, 0] = total.detach()
-        if not torch.isfinite(record[:, :1]).all():
+        record = torch.stack([total, *terms], dim=-1).detach()
+        self.history[step] = record
+        if not torch.isfinite(total).all():
             self._raise_divergence(step, record)
-        return total.sum()
+        return total
 
     def _raise_divergence(self, step: int, record: Tensor) -> None:
         names = ["reconstruction"] + [r.name for r in self.regularizers]
@@ -198,19 +209,14 @@ class RunResult:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run with ``n`` intra-op threads (1 keeps CPU reductions, hence results, runner-independent)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+def step_blocks(n_steps: int, block: int) -> list[range]:
+    """Consecutive step ranges of length ``block`` (the last may be shorter) covering ``0 .. n_steps - 1``."""
+    return [range(start, min(start + block, n_steps)) for start in range(0, n_steps, block)]
 
 
 def make_trainer(n_steps: int, config: TrainingConfig) -> L.Trainer:
-    """A lean Lightning Trainer: one epoch of ``n_steps`` single-step batches, no checkpoints or bars."""
+    """A lean Lightning Trainer: one epoch over blocks of steps, validation every ``validate_every`` steps."""
+    n_batches = len(step_blocks(n_steps, config.steps_per_batch))
     return L.Trainer(
         max_steps=n_steps,
         max_epochs=1,
@@ -222,7 +228,7 @@ def make_trainer(n_steps: int, config: TrainingConfig) -> L.Trainer:
         enable_progress_bar=False,
         deterministic=True,
         num_sanity_val_steps=0,
-        val_check_interval=min(config.validate_every, n_steps),
+        val_check_interval=min(max(1, config.validate_every // config.steps_per_batch), n_batches),
         limit_val_batches=1,
     )
 
@@ -254,7 +260,7 @@ def train_ensemble(
             torch.as_tensor(np.asarray(validation_colours), dtype=torch.float32),
             {k: torch.as_tensor(np.asarray(v)) for k, v in validation_labels.items()},
         )
-        make_trainer(n_steps, config).fit(module, train_dataloaders=range(n_steps), val_dataloaders=[0])
+        make_trainer(n_steps, config).fit(module, train_dataloaders=step_blocks(n_steps, config.steps_per_batch), val_dataloaders=[0])
     wall = time.perf_counter() - start
     counted = labelled_steps(schedule)
     validation = pd.DataFrame(module.validation_records)

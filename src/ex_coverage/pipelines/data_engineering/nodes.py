@@ -38,10 +38,16 @@ def make_validation_grid(grids: dict[str, Any], labels: dict[str, Any]) -> pd.Da
 
 
 def make_hsv_grid(spec: dict[str, int]) -> pd.DataFrame:
-    """An HSV grid (hues ``arange(0, 1, 1/n)``, saturations and values ``linspace(0, 1, n)``) as RGB + HSV columns."""
-    rgb, hsv = hsv_grid(np.arange(spec["hues"]) / spec["hues"], np.linspace(0, 1, spec["saturations"]), np.linspace(0, 1, spec["values"]))
+    """An HSV grid (hues ``arange(0, 1, 1/n)``, saturations and values ``linspace(0, 1, n)``).
+
+    Columns: ``r, g, b``, ``h, s, v`` and each colour's position on the three axes, ``h_index, s_index, v_index``.
+    """
+    n_h, n_s, n_v = spec["hues"], spec["saturations"], spec["values"]
+    rgb, hsv = hsv_grid(np.arange(n_h) / n_h, np.linspace(0, 1, n_s), np.linspace(0, 1, n_v))
     frame = _rgb_frame(rgb)
     frame["h"], frame["s"], frame["v"] = hsv[:, 0], hsv[:, 1], hsv[:, 2]
+    v_index, s_index, h_index = np.unravel_index(np.arange(len(frame)), (n_v, n_s, n_h))
+    frame["h_index"], frame["s_index"], frame["v_index"] = h_index, s_index, v_index
     return frame
 
 

@@ -1,4 +1,8 @@
-"""Nodes of the per-level training template."""
+"""Nodes of the per-level training template.
+
+torch and Lightning are imported inside the nodes that use them, so that building the pipelines
+(``kedro run`` start-up, ``kedro viz``) stays fast and spawned workers import them only where needed.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ex_coverage.evaluation import evaluate_run
 from ex_coverage.labels import label_probabilities, solve_multiplier
 from ex_coverage.records import environment, fingerprint, run_configuration
 from ex_coverage.schedule import Schedule
-from ex_coverage.training import TrainingConfig, train_ensemble
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ def train_level(
     seeds: Sequence[int],
 ) -> dict[str, Any]:
     """Train one model per seed at this level; return each seed's model, history and run record."""
+    from ex_coverage.training import TrainingConfig, train_ensemble
+
     coverage = label_multiplier["target_coverage"]
     probabilities = label_probabilities(_base_probabilities(training_grid), label_multiplier["multiplier"])
     label_names = list(probabilities)
@@ -99,6 +103,8 @@ def score_level(hue_ring: pd.DataFrame, hsv_grid_fine: pd.DataFrame, hsv_grid_co
 
     ``runs`` alternates run record and model state_dict, one pair per seed.
     """
+    from ex_coverage.evaluation import evaluate_run
+
     grids = {"hue_ring": hue_ring, "hsv_grid_fine": hsv_grid_fine, "hsv_grid_coarse": hsv_grid_coarse, "rgb_grid_fine": rgb_grid_fine}
     outputs: dict[str, Any] = {}
     rows = []
