@@ -16,6 +16,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from ex_coverage.architecture import ANCHOR
+from ex_coverage.errors import ConfigurationError
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -34,7 +35,7 @@ class Thresholds:
     def from_params(cls, params: Mapping[str, Any]) -> Thresholds:
         unknown = set(params) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"reporting.thresholds: unknown keys {sorted(unknown)} (known: {sorted(cls.__dataclass_fields__)})")
+            raise ConfigurationError(f"reporting.thresholds: unknown keys {sorted(unknown)} (known: {sorted(cls.__dataclass_fields__)})")
         return cls(**params)
 
     def to_dict(self) -> dict[str, float]:

@@ -20,6 +20,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
+from ex_coverage.errors import TrainingDiverged
 from ex_coverage.model import AutoencoderEnsemble, torch_threads
 from ex_coverage.regularizers import REGULARIZERS, Regularizer
 from ex_coverage.schedule import Schedule
@@ -27,10 +28,6 @@ from ex_coverage.schedule import Schedule
 log = logging.getLogger(__name__)
 
 STREAMS = ("init", "batches", "labels")
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss term became non-finite; the message names the term, the step and the seed."""
 
 
 def stream_seed(seed: int, stream: str) -> int:
@@ -217,6 +214,7 @@ def step_blocks(n_steps: int, block: int) -> list[range]:
 def make_trainer(n_steps: int, config: TrainingConfig) -> L.Trainer:
     """A lean Lightning Trainer: one epoch over blocks of steps, validation every ``validate_every`` steps."""
     n_batches = len(step_blocks(n_steps, config.steps_per_batch))
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no accelerator banner and tips per level
     return L.Trainer(
         max_steps=n_steps,
         max_epochs=1,
