@@ -14,3 +14,14 @@ SEED_LABELS = {
 @pytest.fixture
 def seed_labels():
     return SEED_LABELS
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(tmp_path_factory):
+    """A project copy on which `kedro run --pipeline sweep --env test` has run (2 levels × 2 seeds, 201 steps)."""
+    from tests.project import copy_project, kedro
+
+    project = copy_project(tmp_path_factory.mktemp("project"))
+    result = kedro(project, "run", "--pipeline", "sweep", "--env", "test")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return project

@@ -21,9 +21,9 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
-def kedro(project: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+def kedro(project: Path, *args: str, timeout: int = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run ``kedro <args>`` in ``project``; returns the completed process with combined output."""
-    env = {**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "200", "MPLBACKEND": "Agg"}
+    env = {**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "200", "MPLBACKEND": "Agg", **(env or {})}
     command = [sys.executable, "-m", "kedro", *args]
     return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
 

@@ -6,18 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.project import copy_project, data_files, kedro
+from tests.project import data_files, kedro
 
 LEVELS = ("coverage_0", "coverage_0p01")
 SEEDS = (0, 1)
-
-
-@pytest.fixture(scope="module")
-def tiny_sweep(tmp_path_factory):
-    project = copy_project(tmp_path_factory.mktemp("project"))
-    result = kedro(project, "run", "--pipeline", "sweep", "--env", "test")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return project
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,52 @@
+"""The results notebook runs headless against a finished sweep, and kedro-viz shows the sweep's structure."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tests.conftest import ROOT
+from tests.project import kedro
+
+
+def test_results_notebook_runs_headless(tiny_sweep, monkeypatch):
+    monkeypatch.setenv("KEDRO_ENV", "test")
+    notebook = nbformat.read(ROOT / "notebooks" / "coverage_report.ipynb", as_version=4)
+    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tiny_sweep)}}).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "seed 0: multiplier" in text
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 4  # three sweep figures from the catalog + the re-plotted latents
+
+
+@pytest.fixture(scope="module")
+def viz(tiny_sweep):
+    result = kedro(tiny_sweep, "viz", "build", "--include-previews", env={"KEDRO_ENV": "test"})
+    assert result.returncode == 0, result.stdout[-3000:]
+    return json.loads((tiny_sweep / "build" / "api" / "main").read_text())
+
+
+def test_viz_has_one_modular_pipeline_per_coverage_level(viz):
+    levels = {k for k in viz["modular_pipelines"] if k.startswith("coverage_")}
+    assert levels == {"coverage_0", "coverage_0p01"}
+
+
+def test_viz_edges_run_from_every_training_namespace_into_reporting(viz):
+    names = {n["id"]: n["name"] for n in viz["nodes"]}
+    targets = {names[e["source"]]: set() for e in viz["edges"]}
+    for edge in viz["edges"]:
+        targets[names[edge["source"]]].add(names[edge["target"]])
+    for level in ("coverage_0", "coverage_0p01"):
+        assert "build_run_table" in targets[f"{level}.run_scores"]
+
+
+def test_viz_puts_every_dataset_in_a_layer(viz):
+    datasets = [n for n in viz["nodes"] if n["type"] == "data"]
+    assert datasets and all(n.get("layer") for n in datasets), [n["name"] for n in datasets if not n.get("layer")]
+    assert {"raw", "model_input", "feature", "models", "model_output", "reporting"} <= set(viz["layers"])
