@@ -13,7 +13,6 @@ import sys
 
 import click
 from kedro.framework.cli.project import run as kedro_run
-from kedro.io import DatasetError
 
 from ex_coverage.errors import EXPECTED_ERRORS, describe
 
@@ -33,6 +32,6 @@ def run(ctx: click.Context, **kwargs) -> None:
     os.environ.setdefault("KEDRO_MP_CONTEXT", "spawn")
     try:
         ctx.invoke(kedro_run, **kwargs)
-    except (*EXPECTED_ERRORS, DatasetError) as error:
+    except EXPECTED_ERRORS as error:
         click.secho(f"Error: {describe(error)}", fg="red", err=True)
         sys.exit(1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from kedro.io import DatasetError
+
 from ex_coverage.labels import CoverageError
 from ex_coverage.schedule import ScheduleError
 from ex_coverage.sweep import SweepConfigError
@@ -15,7 +17,19 @@ class ConfigurationError(ValueError):
     """A parameter outside the sweep grid is invalid; the message names the key."""
 
 
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ScheduleError, SweepConfigError, CoverageError, TrainingDiverged, ConfigurationError)
+class StaleResultsError(RuntimeError):
+    """Results were produced by a configuration other than the current one."""
+
+
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
+    ScheduleError,
+    SweepConfigError,
+    CoverageError,
+    TrainingDiverged,
+    ConfigurationError,
+    StaleResultsError,
+    DatasetError,  # the innermost one names the unreadable file
+)
 
 
 def root_cause(error: BaseException) -> BaseException:

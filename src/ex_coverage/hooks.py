@@ -33,6 +33,8 @@ class SweepHooks:
         check_reachable(grid, _base_probabilities(make_training_grid(parameters["grids"], parameters["labels"])))
         schedule = catalog.load("dopesheet")
         Thresholds.from_params(parameters["reporting"]["thresholds"])
+        if run_params.get("only_missing_outputs"):
+            self._refuse_stale_results(grid, parameters, schedule, catalog)
         log.info(
             "Sweep: %d coverage levels × %d seeds = %d runs of %d steps",
             len(grid.coverages),
@@ -40,3 +42,17 @@ class SweepHooks:
             len(grid.coverages) * len(grid.seeds),
             len(schedule),
         )
+
+    @staticmethod
+    def _refuse_stale_results(grid: Any, parameters: dict[str, Any], schedule: Any, catalog: Any) -> None:
+        """--only-missing-outputs keeps existing results: refuse if any was made by another configuration."""
+        from ex_coverage.records import check_fresh, current_fingerprints
+
+        records = []
+        for namespace in grid.namespaces:
+            for seed in grid.seeds:
+                name = f"{namespace}.run_record_seed_{seed}"
+                if catalog.exists(name):
+                    records.append(catalog.load(name))
+        current = current_fingerprints(parameters["training"], parameters["labels"], parameters["grids"], schedule.digest, len(schedule))
+        check_fresh(records, current)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import version
 from typing import Any
 
 from ex_coverage import __version__
+from ex_coverage.errors import StaleResultsError
 from ex_coverage.architecture import LAYERS
 
 
@@ -32,6 +33,26 @@ def run_configuration(coverage: float, seed: int, training: Mapping[str, Any], l
 def fingerprint(configuration: Mapping[str, Any]) -> str:
     """A short SHA-256 of the configuration; equal fingerprints mean the same run would be repeated."""
     return hashlib.sha256(json.dumps(configuration, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def current_fingerprints(training: Mapping[str, Any], labels: Mapping[str, Any], grids: Mapping[str, Any], schedule_digest: str, schedule_length: int) -> Callable[[float, int], str]:
+    """``(coverage, seed) -> fingerprint`` under the current configuration."""
+    return lambda coverage, seed: fingerprint(run_configuration(coverage, seed, training, labels, grids, schedule_digest, schedule_length))
+
+
+def check_fresh(runs: Iterable[Mapping[str, Any]], current: Callable[[float, int], str]) -> None:
+    """Raise :class:`StaleResultsError` listing every run whose recorded fingerprint is not ``current(coverage, seed)``."""
+    runs = list(runs)
+    stale = [(r["coverage"], r["seed"]) for r in runs if r["fingerprint"] != current(r["coverage"], r["seed"])]
+    if stale:
+        from ex_coverage.sweep import level_namespace
+
+        raise StaleResultsError(
+            f"{len(stale)} of {len(runs)} runs were trained with a different configuration than the current one "
+            f"(parameters, schedule or project version changed): {', '.join(f'coverage {c:g} seed {s}' for c, s in stale)} "
+            f"(levels {', '.join(sorted({level_namespace(c) for c, _ in stale}))}). "
+            "Refresh them with `kedro run --pipeline sweep` (without --only-missing-outputs)."
+        )
 
 
 def environment() -> dict[str, str]:

@@ -16,6 +16,7 @@ from ex_coverage.plots import (
     plot_metric_panels,
     plot_pass_rate,
 )
+from ex_coverage.records import check_fresh, current_fingerprints
 from ex_coverage.schedule import Schedule
 
 RUN_COLUMNS = [
@@ -25,10 +26,21 @@ RUN_COLUMNS = [
 METRIC_COLUMNS = RUN_COLUMNS[4:12]
 
 
-def build_run_table(thresholds: dict[str, Any], *run_scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per (coverage, seed): solved multiplier, realised coverage, M1–M4 values and pass flags."""
+def build_run_table(
+    thresholds: dict[str, Any],
+    training: dict[str, Any],
+    labels: dict[str, Any],
+    grids: dict[str, Any],
+    schedule: Schedule,
+    *run_scores: pd.DataFrame,
+) -> pd.DataFrame:
+    """One row per (coverage, seed): solved multiplier, realised coverage, M1–M4 values and pass flags.
+
+    Refuses runs whose recorded configuration fingerprint differs from the current configuration's.
+    """
     limits = Thresholds.from_params(thresholds)
     runs = pd.concat(run_scores, ignore_index=True)
+    check_fresh(runs.to_dict("records"), current_fingerprints(training, labels, grids, schedule.digest, len(schedule)))
     flags = pd.DataFrame([passes(row, limits) for row in runs.to_dict("records")], index=runs.index)
     runs = pd.concat([runs, flags], axis=1).sort_values(["coverage", "seed"], ignore_index=True)
     extra = [c for c in runs.columns if c not in RUN_COLUMNS]

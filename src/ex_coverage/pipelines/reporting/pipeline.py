@@ -43,7 +43,12 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
     )
     sweep_wide = Pipeline(
         [
-            Node(build_run_table, ["params:reporting.thresholds", *(f"{ns}.run_scores" for ns in namespaces)], "coverage_runs", name="build_run_table"),
+            Node(
+                build_run_table,
+                ["params:reporting.thresholds", "params:training", "params:labels", "params:grids", "dopesheet", *(f"{ns}.run_scores" for ns in namespaces)],
+                "coverage_runs",
+                name="build_run_table",
+            ),
             Node(summarise_sweep, "coverage_runs", "coverage_summary", name="summarise_sweep"),
             Node(find_critical_coverage, ["coverage_summary", "params:reporting", "dopesheet", "params:training"], "critical_coverage", name="find_critical_coverage"),
             Node(plot_sweep_metrics, ["coverage_runs", "coverage_summary", "params:reporting.thresholds"], "coverage_metrics_figure", name="plot_sweep_metrics"),

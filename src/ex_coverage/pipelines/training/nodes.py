@@ -125,7 +125,6 @@ def score_level(hue_ring: pd.DataFrame, hsv_grid_fine: pd.DataFrame, hsv_grid_co
                 "labelled_any": record["label_counts"]["any"],
                 "counted_samples": record["label_counts"]["n_samples"],
                 **evaluation.scores,
-                "wall_time_s": record["wall_time_s"],
                 "fingerprint": record["fingerprint"],
             }
         )

@@ -1,0 +1,100 @@
+"""Results survive interruption, runners agree, stale results are refused, and bad inputs stop a run cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.project import copy_project, data_files, kedro
+
+ENV = ("--env", "test")
+#: Four levels so that an interrupted run has finished some and not others.
+GRID = "sweep:\n  coverages: [0, 0.002, 0.005, 0.01]\n  seeds: [0, 1]\n"
+
+
+def four_level_project(folder: Path) -> Path:
+    project = copy_project(folder)
+    (project / "conf/test/parameters_sweep.yml").write_text(GRID)
+    return project
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted four-level sweep."""
+    project = four_level_project(tmp_path_factory.mktemp("reference"))
+    result = kedro(project, "run", "--pipeline", "sweep", *ENV)
+    assert result.returncode == 0, result.stdout[-3000:]
+    return project
+
+
+def interrupt_when_a_level_is_done(project: Path, sig: int) -> None:
+    """Start the sweep and send ``sig`` to its whole process group once the first level's scores exist."""
+    env = {**os.environ, "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kedro", "run", "--pipeline", "sweep", *ENV],
+        cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not list((project / "data/07_model_output").glob("*/run_scores.parquet")):
+        assert process.poll() is None, "the sweep ended before any level finished"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(process.pid, sig)
+    process.wait(timeout=60)
+    assert process.returncode != 0
+
+
+def finished_run_files(project: Path) -> dict[str, bytes]:
+    """Files of every level whose scores were written (its runs are complete)."""
+    done = {p.parent.name for p in (project / "data/07_model_output").glob("*/run_scores.parquet")}
+    return {k: v for k, v in data_files(project).items() if any(f"/{level}/" in k for level in done)}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_resume_trains_only_what_is_missing(tmp_path, reference, sig):
+    project = four_level_project(tmp_path)
+    interrupt_when_a_level_is_done(project, sig)
+    finished = finished_run_files(project)
+    assert finished and not (project / "data/08_reporting/coverage_runs.csv").exists()
+
+    result = kedro(project, "run", "--pipeline", "sweep", *ENV, "--only-missing-outputs")
+    assert result.returncode == 0, result.stdout[-3000:]
+    after = data_files(project)
+    assert {k: after[k] for k in finished} == finished  # finished runs untouched
+    expected = (reference / "data/08_reporting/coverage_runs.csv").read_bytes()
+    assert (project / "data/08_reporting/coverage_runs.csv").read_bytes() == expected
+    assert not [p for p in (project / "data").rglob("*.partial")] or sig == signal.SIGKILL
+
+
+def test_sequential_and_parallel_runners_give_identical_results(tmp_path, tiny_sweep):
+    project = copy_project(tmp_path)
+    result = kedro(project, "run", "--pipeline", "sweep", *ENV, "--runner", "SequentialRunner")
+    assert result.returncode == 0, result.stdout[-3000:]
+    for path in ("data/08_reporting/coverage_runs.csv", "data/06_models/coverage_0p01/seed_1.pt", "data/07_model_output/coverage_0/history_seed_0.parquet"):
+        assert (project / path).read_bytes() == (tiny_sweep / path).read_bytes(), path
+
+
+def test_stale_results_are_refused(tmp_path, reference):
+    project = four_level_project(tmp_path)
+    for folder in ("data",):
+        subprocess.run(["cp", "-r", str(reference / folder), str(project)], check=True)
+    training = project / "conf/test/parameters_training.yml"
+    training.write_text("training:\n  batch_size: 64\n  validate_every: 100\n  accelerator: cpu\n  threads: 1\n")
+    before = data_files(project)
+
+    resumed = kedro(project, "run", "--pipeline", "sweep", *ENV, "--only-missing-outputs")
+    assert resumed.returncode != 0
+    output = " ".join((resumed.stdout + resumed.stderr).split())
+    assert "Error: 8 of 8 runs were trained with a different configuration" in output
+    assert "kedro run --pipeline sweep" in output
+
+    report = kedro(project, "run", "--pipeline", "reporting", *ENV)
+    assert report.returncode != 0
+    assert "runs were trained with a different configuration" in " ".join(report.stdout.split() + report.stderr.split())
+    assert data_files(project) == before
