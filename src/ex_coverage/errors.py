@@ -32,15 +32,24 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def _chain(error: BaseException) -> list[BaseException]:
+    """The error and the ones it was raised from, outermost first (as a traceback would show them)."""
+    chain, current = [], error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return chain
+
+
 def root_cause(error: BaseException) -> BaseException:
-    """The innermost expected error in the exception chain (Kedro wraps node errors)."""
-    found = error
-    current: BaseException | None = error
-    while current is not None:
-        if isinstance(current, EXPECTED_ERRORS):
-            found = current
-        current = current.__cause__ or current.__context__
-    return found
+    """The error to show: the outermost of this project's errors (it carries the location), else the
+    innermost dataset error (Kedro wraps ours, which names the file)."""
+    chain = _chain(error)
+    ours = [e for e in chain if isinstance(e, EXPECTED_ERRORS) and not isinstance(e, DatasetError)]
+    if ours:
+        return ours[0]
+    datasets = [e for e in chain if isinstance(e, DatasetError)]
+    return datasets[-1] if datasets else error
 
 
 def describe(error: BaseException) -> str:

@@ -1,0 +1,103 @@
+"""The catalogue of bad inputs: each stops `kedro run` with one `Error:` line naming what and where, and overwrites nothing."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.project import data_files, kedro
+
+SCHEDULE = "data/01_raw/dopesheet_short.csv"
+GOOD_SCHEDULE = """STEP,PHASE,ACTION,lr,reg-separate,reg-anchor,reg-planar
+0,Train,,1e-8,0.01,0.02,0.01
++10,,,0.01,,,
++0.5,,,,0.01,,
+150,,,0.2,0.015,0.2,0.2
++0.9,,,0.1,0,0,0
+200,,,0.05,0,,0
+"""
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_sweep, tmp_path_factory):
+    """A copy of the finished tiny sweep, so that "overwrites nothing" is checked against real results."""
+    project = tmp_path_factory.mktemp("bad") / "project"
+    shutil.copytree(tiny_sweep, project, ignore=shutil.ignore_patterns("build", ".viz"))
+    return project
+
+
+def run_and_check(project: Path, *args: str) -> str:
+    before = data_files(project)
+    result = kedro(project, "run", "--pipeline", "sweep", "--env", "test", *args)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert data_files(project) == before
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    "sweep, message",
+    [
+        ("coverages: [-0.1]\n  seeds: [0]", "sweep.coverages[0] = -0.1 is outside [0, 1)"),
+        ("coverages: [1.0]\n  seeds: [0]", "sweep.coverages[0] = 1.0 is outside [0, 1)"),
+        ("coverages: [abc]\n  seeds: [0]", "sweep.coverages[0] = 'abc' is not a number"),
+        ("coverages: [0.9995]\n  seeds: [0]", "sweep.coverages entry 0.9995: coverage 0.9995 is not reachable"),
+        ("coverages: [0.01]\n  seeds: []", "sweep.seeds must be a non-empty list of integers"),
+        ("coverages: [0.01]\n  seeds: [1.5]", "sweep.seeds[0] = 1.5 is not a non-negative integer"),
+        ("coverages: [0.01]\n  seeds: [1, 1]", "sweep.seeds[1] = 1 is duplicated"),
+    ],
+    ids=["coverage-negative", "coverage-one", "coverage-abc", "coverage-unreachable", "seeds-empty", "seeds-fraction", "seeds-duplicated"],
+)
+def test_bad_grid(finished, sweep, message):
+    grid = finished / "conf/test/parameters_sweep.yml"
+    original = grid.read_text()
+    grid.write_text(f"sweep:\n  {sweep}\n")
+    try:
+        assert message in run_and_check(finished)
+    finally:
+        grid.write_text(original)
+
+
+@pytest.mark.parametrize(
+    "schedule, message",
+    [
+        (GOOD_SCHEDULE.replace("STEP,", "STAGE,"), f"{SCHEDULE}: no STEP column"),
+        ("STEP,lr\n+0.5,1\n+5,2\n", f"{SCHEDULE}, row 2, column 'STEP': fractional step '+0.5' needs anchor steps before and after it"),
+        (GOOD_SCHEDULE.replace("+0.9", "+1.5"), f"{SCHEDULE}, row 6, column 'STEP': fractional step '+1.5' must lie strictly between 0 and 1"),
+        (GOOD_SCHEDULE.replace("+10", "abc"), f"{SCHEDULE}, row 3, column 'STEP': cannot read step 'abc'"),
+        (GOOD_SCHEDULE.replace("0.015", "fast"), f"{SCHEDULE}, row 5, column 'reg-separate': 'fast' is not a number"),
+        (GOOD_SCHEDULE.replace(",lr,", ",lr::cubic,"), f"{SCHEDULE}, row 1, column 'lr::cubic': unknown interpolator 'cubic'"),
+        (GOOD_SCHEDULE.replace(",lr,", ",lr:log,").replace("1e-8", "0"), f"{SCHEDULE}, row 2, column 'lr:log': '0' must be positive in log space"),
+        (None, f"{SCHEDULE}: schedule file not found"),
+        ("STEP,lr\n0,1e30\n20,1e30\n", "became nan at step"),
+    ],
+    ids=["no-step", "fraction-without-anchors", "fraction-above-one", "step-abc", "non-numeric", "unknown-interpolator", "zero-in-log-space", "missing-file", "diverging-lr"],
+)
+def test_bad_schedule(finished, schedule, message):
+    path = finished / SCHEDULE
+    try:
+        if schedule is None:
+            path.unlink()
+        else:
+            path.write_text(schedule)
+        error = run_and_check(finished)
+        assert message in error
+        if message.startswith("became nan"):
+            assert "loss term" in error and "seed" in error
+    finally:
+        path.write_text(GOOD_SCHEDULE)
+
+
+def test_corrupted_model_met_by_scoring(finished):
+    model = finished / "data/06_models/coverage_0/seed_0.pt"
+    original = model.read_bytes()
+    model.write_bytes(original[: len(original) // 2])
+    try:
+        error = run_and_check(finished, "--from-nodes", "coverage_0.score_seeds")
+        assert "data/06_models/coverage_0/seed_0.pt is unreadable or corrupted" in error
+    finally:
+        model.write_bytes(original)
