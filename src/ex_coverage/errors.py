@@ -17,6 +17,10 @@ class ConfigurationError(ValueError):
     """A parameter outside the sweep grid is invalid; the message names the key."""
 
 
+class NodeFailedError(RuntimeError):
+    """A node failed on a remote worker; the message names the node, the worker and the error."""
+
+
 class StaleResultsError(RuntimeError):
     """Results were produced by a configuration other than the current one."""
 
@@ -28,6 +32,7 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     TrainingDiverged,
     ConfigurationError,
     StaleResultsError,
+    NodeFailedError,
     DatasetError,  # the innermost one names the unreadable file
 )
 

@@ -1,17 +1,25 @@
 """Runners for the sweep.
 
-``SweepRunner`` is Kedro's ParallelRunner (one process per core) that also logs a line per finished
-coverage level with levels done / total and the estimated time left. It is this project's default
-for ``kedro run`` (see ``cli.py``).
+- ``SweepRunner``: Kedro's ParallelRunner (one process per core) that also logs a line per finished
+  coverage level with levels done / total and the estimated time left. This project's default for
+  ``kedro run`` (see ``cli.py``).
+- ``DaskRunner``: runs each node as a task on a Dask cluster (``dask.distributed``, the optional
+  ``cluster`` extra), for sweeps bigger than one machine.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any
 
-from kedro.runner import ParallelRunner
+from kedro.io import MemoryDataset
+from kedro.runner import AbstractRunner, ParallelRunner
 
+from ex_coverage.errors import NodeFailedError
 from ex_coverage.progress import TRAINING_NODE, LevelProgress
+
+log = logging.getLogger(__name__)
 
 
 class SweepRunner(ParallelRunner):
@@ -27,3 +35,93 @@ class SweepRunner(ParallelRunner):
         super()._release_datasets(node, catalog, load_counts, pipeline)
         if self._progress is not None and node.name.endswith(f".{TRAINING_NODE}"):
             self._progress.level_finished(node.namespace or node.name)
+
+
+def _run_node_on_worker(node: Any, catalog: Any, is_async: bool, run_id: str | None, package: str, project: str, *upstream: Any) -> str:
+    """Run one node on a Dask worker: inputs are loaded from, and outputs saved to, the shared files."""
+    from kedro.framework.hooks.manager import _create_hook_manager, _register_hooks
+    from kedro.framework.project import configure_project, settings
+    from kedro.runner.task import Task
+
+    os.chdir(project)  # catalog paths are relative to the project folder, shared by every worker
+    configure_project(package)
+    hooks = _create_hook_manager()
+    _register_hooks(hooks, settings.HOOKS)
+    try:
+        Task(node=node, catalog=catalog, hook_manager=hooks, is_async=is_async, run_id=run_id).execute()
+    except Exception as error:
+        from distributed import get_worker
+
+        raise NodeFailedError(f"node {node.name!r} failed on Dask worker {get_worker().address}: {type(error).__name__}: {error}") from error
+    return node.name
+
+
+class DaskRunner(AbstractRunner):
+    """Run every node as a Dask task, in dependency order, on an existing or a local cluster.
+
+    ``kedro run --runner ex_coverage.runner.DaskRunner --runner-params address=tcp://HOST:8786``, or
+    ``--runner-params n_workers=4`` to start a ``LocalCluster`` (one thread per worker). Every dataset a
+    node passes on must be file-backed in the catalog, and the project folder must be at the same path
+    on every worker (shared storage). ``training_gpus=1`` asks for a worker resource ``GPU=1`` for each
+    training node (start such workers with ``--resources GPU=1``).
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        n_workers: int | None = None,
+        threads_per_worker: int = 1,
+        training_gpus: int = 0,
+        is_async: bool = False,
+    ) -> None:
+        super().__init__(is_async=is_async)
+        self._address = address
+        self._n_workers = int(n_workers) if n_workers is not None else None
+        self._threads_per_worker = int(threads_per_worker)
+        self._training_gpus = int(training_gpus)
+
+    def _get_executor(self, max_workers: int) -> None:
+        return None
+
+    def _client(self) -> tuple[Any, Any]:
+        from distributed import Client, LocalCluster
+
+        if self._address:
+            return Client(self._address), None
+        cluster = LocalCluster(n_workers=self._n_workers or os.cpu_count(), threads_per_worker=self._threads_per_worker, processes=True, dashboard_address=None)
+        return Client(cluster), cluster
+
+    @staticmethod
+    def _check_file_backed(pipeline: Any, catalog: Any) -> None:
+        passed_on = {d for n in pipeline.nodes for d in n.outputs} & {d for n in pipeline.nodes for d in n.inputs}
+        in_memory = sorted(d for d in passed_on if isinstance(catalog.get(d, fallback_to_runtime_pattern=True), MemoryDataset))
+        if in_memory:
+            raise NodeFailedError(f"DaskRunner needs every intermediate dataset in the catalog as a file; in memory: {', '.join(in_memory)}")
+
+    def _run(self, pipeline: Any, catalog: Any, hook_manager: Any = None, run_id: str | None = None) -> None:
+        from distributed import as_completed
+        from kedro.framework.project import PACKAGE_NAME
+
+        self._check_file_backed(pipeline, catalog)
+        client, cluster = self._client()
+        levels = [n for n in pipeline.nodes if n.name.endswith(f".{TRAINING_NODE}")]
+        progress = LevelProgress(len(levels)) if levels else None
+        log.info("Dask cluster: %s (%d workers)", client.dashboard_link or client.scheduler.address, len(client.scheduler_info()["workers"]))
+        try:
+            parents = pipeline.node_dependencies
+            futures: dict[Any, Any] = {}
+            for node in pipeline.nodes:  # topologically sorted: parents are submitted first
+                resources = {"GPU": self._training_gpus} if self._training_gpus and node.name.endswith(f".{TRAINING_NODE}") else None
+                futures[node] = client.submit(
+                    _run_node_on_worker, node, catalog, self._is_async, run_id, PACKAGE_NAME, os.getcwd(),
+                    *(futures[p] for p in parents[node]), key=f"{node.name}-{run_id or os.getpid()}", pure=False, resources=resources,
+                )  # fmt: skip
+            for done, future in enumerate(as_completed(futures.values()), start=1):
+                name = future.result()
+                log.info("Completed node: %s (%d out of %d tasks)", name, done, len(futures))
+                if progress is not None and name.endswith(f".{TRAINING_NODE}"):
+                    progress.level_finished(name.rsplit(".", 1)[0])
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
