@@ -6,7 +6,8 @@
 (a) seed-steps/s of a plain single-model PyTorch loop (same model, losses, schedule, batch size,
     batches drawn up front) — the baseline; (b) seed-steps/s of our training path
     (`train_ensemble`, Lightning Trainer) for one coverage level of 5 seeds; (c) wall time of the
-    default `kedro run --pipeline sweep` with the sequential and the parallel runner.
+    default `kedro run --pipeline sweep` with the sequential runner, the parallel default
+    (SweepRunner) and DaskRunner on a 2-worker LocalCluster.
 Medians over --repeats runs.
 """
 
@@ -106,9 +107,14 @@ def main() -> None:
     print(f"    ratio (b)/(a) = {b / a:.2f}")
     if args.skip_sweep:
         return
-    for name, runner in (("sequential", []), ("parallel", ["--runner", "ParallelRunner"])):
+    runners = (
+        ("sequential", ["--runner", "SequentialRunner"]),
+        ("parallel (default)", []),
+        ("dask, 2 workers", ["--runner", "ex_coverage.runner.DaskRunner", "--runner-params", "n_workers=2"]),
+    )
+    for name, runner in runners:
         times = [sweep(runner) for _ in range(args.repeats)]
-        print(f"(c) default sweep, {name:10s}: median {statistics.median(times):.1f} s  (runs: {', '.join(f'{t:.1f}' for t in times)})")
+        print(f"(c) default sweep, {name:18s}: median {statistics.median(times):.1f} s  (runs: {', '.join(f'{t:.1f}' for t in times)})")
 
 
 if __name__ == "__main__":
