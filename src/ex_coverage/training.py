@@ -8,9 +8,10 @@ does not depend on validation, logging, or which other seeds train beside it.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
@@ -121,11 +122,13 @@ class EnsembleTrainingModule(L.LightningModule):
             "batch_labels", torch.stack([d.labels for d in drawn], dim=1).permute(0, 3, 1, 2).contiguous(), persistent=False
         )
         self.register_buffer("validation_x", validation_colours.expand(len(seeds), -1, -1).contiguous(), persistent=False)
-        self.validation_labels = {k: v.expand(len(seeds), -1) for k, v in validation_labels.items()}
+        self.register_buffer(
+            "validation_labels", torch.stack([validation_labels[name] for name in self.label_names]).unsqueeze(1).expand(-1, len(seeds), -1).contiguous(), persistent=False
+        )
         self.learning_rates = schedule.get("lr", 1e-3).tolist()
         self.reg_weights = [schedule.get(r.name, 1.0).tolist() for r in self.regularizers]
         self.history = torch.full((n_steps, len(seeds), 2 + len(self.regularizers)), float("nan"))
-        self.not_computed = torch.full((len(seeds),), float("nan"))  # history value of a term with weight 0
+        self.register_buffer("not_computed", torch.full((len(seeds),), float("nan")), persistent=False)  # a term with weight 0
         self.validation_records: list[dict[str, Any]] = []
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -143,8 +146,8 @@ class EnsembleTrainingModule(L.LightningModule):
     def losses(self, step: int) -> Tensor:
         """Each member's total loss at ``step``; records every term in the history."""
         x = self.batch_x[step]
-        labels = {name: self.batch_labels[step, k] for k, name in enumerate(self.label_names)}
         y, z = self.ensemble(x)
+        labels = self._labels(self.batch_labels[step])
         recon = ((y - x) ** 2).mean(dim=(1, 2))
         total, terms = recon, [recon]
         for k, reg in enumerate(self.regularizers):
@@ -156,10 +159,13 @@ class EnsembleTrainingModule(L.LightningModule):
             terms.append(term)
             total = total + weight * term
         record = torch.stack([total, *terms], dim=-1).detach()
-        self.history[step] = record
+        self.history[step] = record.cpu()
         if not torch.isfinite(total).all():
             self._raise_divergence(step, record)
         return total
+
+    def _labels(self, stacked: Tensor) -> dict[str, Tensor]:
+        return {name: stacked[k] for k, name in enumerate(self.label_names)}
 
     def _raise_divergence(self, step: int, record: Tensor) -> None:
         names = ["reconstruction"] + [r.name for r in self.regularizers]
@@ -176,7 +182,8 @@ class EnsembleTrainingModule(L.LightningModule):
     def validation_step(self, batch: int, batch_idx: int) -> None:
         y, z = self.ensemble(self.validation_x)
         recon = ((y - self.validation_x) ** 2).mean(dim=(1, 2))
-        terms = {reg.name: reg(z, self.validation_labels) for reg in self.regularizers if reg.label_affinities}
+        labels = self._labels(self.validation_labels)
+        terms = {reg.name: reg(z, labels) for reg in self.regularizers if reg.label_affinities}
         for member, seed in enumerate(self.seeds):
             row = {"step": self.global_step, "seed": seed, "val_reconstruction": float(recon[member])}
             row.update({f"val_{name}": float(value[member]) for name, value in terms.items()})
@@ -203,7 +210,6 @@ class RunResult:
     validation: pd.DataFrame
     label_counts: dict[str, int]
     wall_time_s: float
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def step_blocks(n_steps: int, block: int) -> list[range]:
@@ -215,6 +221,8 @@ def make_trainer(n_steps: int, config: TrainingConfig) -> L.Trainer:
     """A lean Lightning Trainer: one epoch over blocks of steps, validation every ``validate_every`` steps."""
     n_batches = len(step_blocks(n_steps, config.steps_per_batch))
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no accelerator banner and tips per level
+    if config.accelerator != "cpu":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, required by deterministic=True
     return L.Trainer(
         max_steps=n_steps,
         max_epochs=1,
