@@ -93,3 +93,27 @@ def test_divergence_names_the_term_and_step():
     exploding = parse_schedule(pd.DataFrame([["0", "1e30"], ["20", "1e30"]], columns=["STEP", "lr"]))
     with pytest.raises(TrainingDiverged, match=r"loss term '.*' became nan at step \d+ \(seed 0"):
         train([0], schedule=exploding)
+
+
+def test_steps_run_in_order_whatever_the_block_size():
+    from ex_coverage.training import TrainingConfig
+
+    grid = rgb_grid(10)
+    probabilities = label_probabilities(base_label_probabilities(grid, SEED_LABELS), 5.0)
+    validation = rgb_grid(4)
+    args = (grid, np.stack([probabilities["red"], probabilities["vibrant"]], axis=-1), ["red", "vibrant"], SHORT, validation, {"red": redness(validation) == 1, "vibrant": vibrancy(validation) == 1})
+    one = train_ensemble([0], *args, TrainingConfig(steps_per_batch=1))[0]
+    seven = train_ensemble([0], *args, TrainingConfig(steps_per_batch=7))[0]
+    assert_same_weights(one.state_dict, seven.state_dict)
+
+
+def test_seed_configuration_reproduces_the_seed_reconstruction_error():
+    """SPEC §11: the seed run (m = 1) reaches a median MSE of 4.3e-05 on the 240×48×48 HSV grid."""
+    from ex_coverage.colour import hsv_grid
+    from ex_coverage.evaluation import encode, per_colour_mse
+
+    result = train([0], schedule=read_schedule_csv(SEED_SCHEDULE), multiplier=1.0)[0]
+    rgb, _ = hsv_grid(np.arange(240) / 240, np.linspace(0, 1, 48), np.linspace(0, 1, 48))
+    mse = per_colour_mse(rgb, encode(load_autoencoder(result.state_dict), rgb)[0])
+    assert 4.3e-5 / 2 <= np.median(mse) <= 4.3e-5 * 2
+    assert mse.max() < 5e-3

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import lightning as L
 import numpy as np
@@ -94,8 +94,8 @@ def labelled_steps(schedule: Schedule, regularizers: Sequence[Regularizer] = REG
 class EnsembleTrainingModule(L.LightningModule):
     """Trains an :class:`AutoencoderEnsemble` on pre-drawn batches.
 
-    A Lightning batch is a ``range`` of consecutive step indices; ``training_step`` takes one optimiser
-    step per index, so ``trainer.global_step`` still counts optimiser steps.
+    A Lightning batch is a block ``(start, stop)`` of consecutive steps; ``training_step`` takes one
+    optimiser step per step, in order, so ``trainer.global_step`` still counts optimiser steps.
     """
 
     def __init__(
@@ -134,9 +134,9 @@ class EnsembleTrainingModule(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.ensemble.parameters(), lr=self.learning_rates[0], foreach=True)
 
-    def training_step(self, batch: range, batch_idx: int) -> None:
+    def training_step(self, batch: tuple[int, int], batch_idx: int) -> None:
         optimiser = self.optimizers()
-        for step in batch:
+        for step in range(*batch):
             for group in optimiser.param_groups:
                 group["lr"] = self.learning_rates[step]
             optimiser.zero_grad()
@@ -212,14 +212,26 @@ class RunResult:
     wall_time_s: float
 
 
-def step_blocks(n_steps: int, block: int) -> list[range]:
-    """Consecutive step ranges of length ``block`` (the last may be shorter) covering ``0 .. n_steps - 1``."""
-    return [range(start, min(start + block, n_steps)) for start in range(0, n_steps, block)]
+class StepBlocks:
+    """The training "dataloader": ``(start, stop)`` of consecutive step blocks of length ``block``.
+
+    One iterable object, not a list: Lightning would take a list as one dataloader per element.
+    """
+
+    def __init__(self, n_steps: int, block: int) -> None:
+        self.starts = range(0, n_steps, block)
+        self.n_steps, self.block = n_steps, block
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return ((start, min(start + self.block, self.n_steps)) for start in self.starts)
 
 
 def make_trainer(n_steps: int, config: TrainingConfig) -> L.Trainer:
     """A lean Lightning Trainer: one epoch over blocks of steps, validation every ``validate_every`` steps."""
-    n_batches = len(step_blocks(n_steps, config.steps_per_batch))
+    n_batches = len(StepBlocks(n_steps, config.steps_per_batch))
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no accelerator banner and tips per level
     if config.accelerator != "cpu":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, required by deterministic=True
@@ -266,7 +278,7 @@ def train_ensemble(
             torch.as_tensor(np.asarray(validation_colours), dtype=torch.float32),
             {k: torch.as_tensor(np.asarray(v)) for k, v in validation_labels.items()},
         )
-        make_trainer(n_steps, config).fit(module, train_dataloaders=step_blocks(n_steps, config.steps_per_batch), val_dataloaders=[0])
+        make_trainer(n_steps, config).fit(module, train_dataloaders=StepBlocks(n_steps, config.steps_per_batch), val_dataloaders=[0])
     wall = time.perf_counter() - start
     counted = labelled_steps(schedule)
     validation = pd.DataFrame(module.validation_records)
