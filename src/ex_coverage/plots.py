@@ -51,7 +51,7 @@ def plot_colour_patches(latents: pd.DataFrame, hsv_coarse: pd.DataFrame, title: 
         ax.set_yticks([])
         ax.set_xlabel("hue →", fontsize=8)
     axes[0][0].set_ylabel("value →", fontsize=8)
-    figure.suptitle(title, fontsize=10)
+    figure.suptitle(title, fontsize=10, y=1.08)
     return figure
 
 
