@@ -43,4 +43,4 @@ def test_a_failing_node_names_itself_and_its_worker(tmp_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1, result.stderr[-3000:]
     assert "node 'coverage_0" in errors[0] and ".train_seeds' failed on Dask worker tcp://" in errors[0]
-    assert "TrainingDiverged: loss term" in errors[0]
+    assert "TrainingDiverged: coverage " in errors[0] and ": loss term" in errors[0]

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ex_coverage.errors import TrainingDiverged
 from ex_coverage.labels import label_probabilities, solve_multiplier
 from ex_coverage.records import environment, fingerprint, run_configuration
 from ex_coverage.schedule import Schedule
@@ -51,16 +52,19 @@ def train_level(
     coverage = label_multiplier["target_coverage"]
     probabilities = label_probabilities(_base_probabilities(training_grid), label_multiplier["multiplier"])
     label_names = list(probabilities)
-    results = train_ensemble(
-        seeds,
-        training_grid[["r", "g", "b"]].to_numpy(np.float32),
-        np.stack([probabilities[name] for name in label_names], axis=-1),
-        label_names,
-        schedule,
-        validation_grid[["r", "g", "b"]].to_numpy(np.float32),
-        {name: validation_grid[name].to_numpy() for name in label_names},
-        TrainingConfig.from_params(training),
-    )
+    try:
+        results = train_ensemble(
+            seeds,
+            training_grid[["r", "g", "b"]].to_numpy(np.float32),
+            np.stack([probabilities[name] for name in label_names], axis=-1),
+            label_names,
+            schedule,
+            validation_grid[["r", "g", "b"]].to_numpy(np.float32),
+            {name: validation_grid[name].to_numpy() for name in label_names},
+            TrainingConfig.from_params(training),
+        )
+    except TrainingDiverged as error:
+        raise TrainingDiverged(f"coverage {coverage:g}: {error}") from error
     outputs: dict[str, Any] = {}
     for result in results:
         counts = result.label_counts
