@@ -26,11 +26,11 @@ class SweepHooks:
         """Fail before anything trains: grid, reachable coverages, schedule and thresholds are all checked."""
         from ex_coverage.metrics import Thresholds
         from ex_coverage.pipelines.data_engineering.nodes import make_training_grid
-        from ex_coverage.pipelines.training.nodes import _base_probabilities
+        from ex_coverage.pipelines.training.nodes import base_probabilities
 
         parameters = catalog.load("parameters")
         grid = active_grid()
-        check_reachable(grid, _base_probabilities(make_training_grid(parameters["grids"], parameters["labels"])))
+        check_reachable(grid, base_probabilities(make_training_grid(parameters["grids"], parameters["labels"])))
         schedule = catalog.load("dopesheet")
         Thresholds.from_params(parameters["reporting"]["thresholds"])
         if run_params.get("only_missing_outputs"):

@@ -7,9 +7,11 @@ pipelines, kedro-viz and notebooks all see the same one.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial, update_wrapper
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -106,9 +108,6 @@ def active_grid() -> SweepGrid:
     """The grid of the active session, or — outside a session — of ``KEDRO_ENV`` (default ``local``)."""
     parameters = _active_parameters
     if parameters is None:
-        import os
-        from pathlib import Path
-
         from kedro.framework.project import settings
 
         loader = settings.CONFIG_LOADER_CLASS(

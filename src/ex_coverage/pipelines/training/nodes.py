@@ -23,13 +23,14 @@ log = logging.getLogger(__name__)
 BASE_SUFFIX = "_base_probability"
 
 
-def _base_probabilities(training_grid: pd.DataFrame) -> dict[str, np.ndarray]:
+def base_probabilities(training_grid: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each label's per-colour probability at multiplier 1, from the training grid's columns."""
     return {c[: -len(BASE_SUFFIX)]: training_grid[c].to_numpy() for c in training_grid.columns if c.endswith(BASE_SUFFIX)}
 
 
 def solve_label_multiplier(training_grid: pd.DataFrame, *, coverage: float) -> dict[str, Any]:
     """Solve C(m) = coverage for the label multiplier m (SPEC §7)."""
-    solution = solve_multiplier(coverage, _base_probabilities(training_grid))
+    solution = solve_multiplier(coverage, base_probabilities(training_grid))
     if solution.saturated:
         log.warning("coverage %g needs multiplier %.3g: some label is certain on its best colour; run flagged", coverage, solution.multiplier)
     return solution.to_dict()
@@ -50,7 +51,7 @@ def train_level(
     from ex_coverage.training import TrainingConfig, train_ensemble
 
     coverage = label_multiplier["target_coverage"]
-    probabilities = label_probabilities(_base_probabilities(training_grid), label_multiplier["multiplier"])
+    probabilities = label_probabilities(base_probabilities(training_grid), label_multiplier["multiplier"])
     label_names = list(probabilities)
     try:
         results = train_ensemble(
