@@ -68,10 +68,6 @@ class AutoencoderEnsemble(nn.Module):
             layers.append((weight, bias))
         return layers
 
-    @property
-    def n_members(self) -> int:
-        return self.weights[0].shape[0]
-
     def _linear(self, layer: int, x: Tensor) -> Tensor:
         return torch.baddbmm(self.biases[layer].unsqueeze(1), x, self.weights[layer].transpose(1, 2))
 
