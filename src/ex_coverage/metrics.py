@@ -100,8 +100,7 @@ def passes(scores: Mapping[str, float], thresholds: Thresholds) -> dict[str, boo
     m1 = scores["anchor_cos"] >= t.anchor_cos_min
     m2 = scores["offplane_mean"] <= t.offplane_mean_max and scores["offplane_max"] <= t.offplane_max_max
     m3 = (
-        round(abs(scores["winding"])) == t.winding
-        and abs(abs(scores["winding"]) - t.winding) < 1e-6
+        abs(abs(scores["winding"]) - t.winding) < 1e-6  # a closed ring winds a whole number of times
         and scores["monotone_fraction"] >= t.monotone_fraction_min
         and scores["sextant_max_dev_deg"] <= t.sextant_max_dev_deg
     )

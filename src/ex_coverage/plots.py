@@ -154,10 +154,10 @@ def plot_metric_panels(runs: pd.DataFrame, summary: pd.DataFrame, thresholds: Th
     figure, axes = plt.subplots(2, 4, figsize=(16, 7.5))
     levels = summary["coverage"].to_numpy()
     level_x, zero_at = _coverage_positions(levels)
+    run_x, _ = _coverage_positions(runs["coverage"])
+    run_x = run_x * np.exp(np.random.default_rng(0).uniform(-0.08, 0.08, len(runs)))  # jitter seeds apart
     for ax, (column, label, limits) in zip(axes.ravel(), METRIC_PANELS):
-        run_x, _ = _coverage_positions(runs["coverage"])
-        jitter = np.exp(np.random.default_rng(0).uniform(-0.08, 0.08, len(runs)))
-        ax.scatter(run_x * jitter, runs[column], s=12, alpha=0.6, c=np.where(runs["effective"], "tab:green", "tab:red"), label="runs (green = effective)")
+        ax.scatter(run_x, runs[column], s=12, alpha=0.6, c=np.where(runs["effective"], "tab:green", "tab:red"), label="runs (green = effective)")
         ax.plot(level_x, summary[f"{column}_median"], color="k", lw=1.5, label="median")
         ax.fill_between(level_x, summary[f"{column}_q1"], summary[f"{column}_q3"], color="0.5", alpha=0.25, label="IQR")
         for attribute in limits:

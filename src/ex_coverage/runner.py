@@ -17,7 +17,7 @@ from kedro.io import MemoryDataset
 from kedro.runner import AbstractRunner, ParallelRunner
 
 from ex_coverage.errors import NodeFailedError
-from ex_coverage.progress import TRAINING_NODE, LevelProgress
+from ex_coverage.progress import LevelProgress, is_training_node
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +26,13 @@ class SweepRunner(ParallelRunner):
     """ParallelRunner with per-level progress; ``max_workers`` defaults to the number of cores."""
 
     def _run(self, pipeline: Any, catalog: Any, hook_manager: Any = None, run_id: str | None = None) -> None:
-        levels = [n for n in pipeline.nodes if n.name.endswith(f".{TRAINING_NODE}")]
-        self._progress = LevelProgress(len(levels)) if levels else None
+        self._progress = LevelProgress.for_nodes(n.name for n in pipeline.nodes)
         return super()._run(pipeline, catalog, hook_manager, run_id)
 
     # Kedro calls this in the main process after each node completes: the one place that sees them all.
     def _release_datasets(self, node: Any, catalog: Any, load_counts: Any, pipeline: Any) -> None:
         super()._release_datasets(node, catalog, load_counts, pipeline)
-        if self._progress is not None and node.name.endswith(f".{TRAINING_NODE}"):
-            self._progress.level_finished(node.namespace or node.name)
+        self._progress.node_finished(node.name)
 
 
 def _run_node_on_worker(node: Any, catalog: Any, is_async: bool, run_id: str | None, package: str, project: str, *upstream: Any) -> str:
@@ -104,14 +102,13 @@ class DaskRunner(AbstractRunner):
 
         self._check_file_backed(pipeline, catalog)
         client, cluster = self._client()
-        levels = [n for n in pipeline.nodes if n.name.endswith(f".{TRAINING_NODE}")]
-        progress = LevelProgress(len(levels)) if levels else None
+        progress = LevelProgress.for_nodes(n.name for n in pipeline.nodes)
         log.info("Dask cluster: %s (%d workers)", client.dashboard_link or client.scheduler.address, len(client.scheduler_info()["workers"]))
         try:
             parents = pipeline.node_dependencies
             futures: dict[Any, Any] = {}
             for node in pipeline.nodes:  # topologically sorted: parents are submitted first
-                resources = {"GPU": self._training_gpus} if self._training_gpus and node.name.endswith(f".{TRAINING_NODE}") else None
+                resources = {"GPU": self._training_gpus} if self._training_gpus and is_training_node(node.name) else None
                 futures[node] = client.submit(
                     _run_node_on_worker, node, catalog, self._is_async, run_id, PACKAGE_NAME, os.getcwd(),
                     *(futures[p] for p in parents[node]), key=f"{node.name}-{run_id or os.getpid()}", pure=False, resources=resources,
@@ -119,8 +116,7 @@ class DaskRunner(AbstractRunner):
             for done, future in enumerate(as_completed(futures.values()), start=1):
                 name = future.result()
                 log.info("Completed node: %s (%d out of %d tasks)", name, done, len(futures))
-                if progress is not None and name.endswith(f".{TRAINING_NODE}"):
-                    progress.level_finished(name.rsplit(".", 1)[0])
+                progress.node_finished(name)
         finally:
             client.close()
             if cluster is not None:

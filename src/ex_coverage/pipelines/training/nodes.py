@@ -68,31 +68,11 @@ def train_level(
         raise TrainingDiverged(f"coverage {coverage:g}: {error}") from error
     outputs: dict[str, Any] = {}
     for result in results:
-        counts = result.label_counts
-        configuration = run_configuration(coverage, result.seed, training, labels, grids, schedule.digest, len(schedule))
-        last = result.history.iloc[-1]
-        final_losses = {
-            column[len("loss_") :]: float(result.history[column].dropna().iloc[-1])
-            for column in result.history.columns
-            if column.startswith("loss_") and result.history[column].notna().any()
-        }
         outputs[f"model_seed_{result.seed}"] = result.state_dict
         outputs[f"history_seed_{result.seed}"] = result.history.merge(result.validation.drop(columns="seed"), on="step", how="left")
-        outputs[f"run_record_seed_{result.seed}"] = {
-            "coverage": coverage,
-            "seed": result.seed,
-            "multiplier": label_multiplier["multiplier"],
-            "expected_coverage": label_multiplier["expected_coverage"],
-            "saturated_labels": label_multiplier["saturated"],
-            "label_counts": counts,
-            "realised_coverage": counts["any"] / counts["n_samples"] if counts["n_samples"] else 0.0,
-            "final_losses": final_losses,
-            "final_lr": float(last["lr"]),
-            "wall_time_s": result.wall_time_s,
-            "configuration": configuration,
-            "fingerprint": fingerprint(configuration),
-            "environment": environment(),
-        }
+        outputs[f"run_record_seed_{result.seed}"] = run_record(
+            result, label_multiplier, run_configuration(coverage, result.seed, training, labels, grids, schedule.digest, len(schedule))
+        )
     log.info(
         "coverage %g: trained %d seeds in %.1f s (realised coverage %s)",
         coverage,
@@ -101,6 +81,31 @@ def train_level(
         ", ".join(f"{outputs[f'run_record_seed_{r.seed}']['realised_coverage']:.5f}" for r in results),
     )
     return outputs
+
+
+def run_record(result: Any, label_multiplier: dict[str, Any], configuration: dict[str, Any]) -> dict[str, Any]:
+    """What one run produced and what produced it, for ``run_record_seed_<s>.json``."""
+    counts = result.label_counts
+    final_losses = {
+        column[len("loss_") :]: float(result.history[column].dropna().iloc[-1])
+        for column in result.history.columns
+        if column.startswith("loss_") and result.history[column].notna().any()
+    }
+    return {
+        "coverage": label_multiplier["target_coverage"],
+        "seed": result.seed,
+        "multiplier": label_multiplier["multiplier"],
+        "expected_coverage": label_multiplier["expected_coverage"],
+        "saturated_labels": label_multiplier["saturated"],
+        "label_counts": counts,
+        "realised_coverage": counts["any"] / counts["n_samples"] if counts["n_samples"] else 0.0,
+        "final_losses": final_losses,
+        "final_lr": float(result.history["lr"].iloc[-1]),
+        "wall_time_s": result.wall_time_s,
+        "configuration": configuration,
+        "fingerprint": fingerprint(configuration),
+        "environment": environment(),
+    }
 
 
 def score_level(hue_ring: pd.DataFrame, hsv_grid_fine: pd.DataFrame, hsv_grid_coarse: pd.DataFrame, rgb_grid_fine: pd.DataFrame, *runs: Any) -> dict[str, Any]:
@@ -125,9 +130,7 @@ def score_level(hue_ring: pd.DataFrame, hsv_grid_fine: pd.DataFrame, hsv_grid_co
                 "multiplier": record["multiplier"],
                 "realised_coverage": record["realised_coverage"],
                 "saturated_labels": record["saturated_labels"],
-                "labelled_red": record["label_counts"].get("red", 0),
-                "labelled_vibrant": record["label_counts"].get("vibrant", 0),
-                "labelled_any": record["label_counts"]["any"],
+                **{f"labelled_{name}": n for name, n in record["label_counts"].items() if name != "n_samples"},
                 "counted_samples": record["label_counts"]["n_samples"],
                 **evaluation.scores,
                 "fingerprint": record["fingerprint"],

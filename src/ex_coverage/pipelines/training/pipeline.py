@@ -6,6 +6,7 @@ from itertools import chain
 
 from kedro.pipeline import Node, Pipeline
 
+from ex_coverage.progress import TRAINING_NODE
 from ex_coverage.sweep import SweepGrid, bind
 
 from .nodes import score_level, solve_label_multiplier, train_level
@@ -30,7 +31,7 @@ def level_pipeline(coverage: float, seeds) -> Pipeline:
                 bind(train_level, seeds=tuple(seeds)),
                 ["training_grid", "validation_grid", "dopesheet", "label_multiplier", "params:training", "params:labels", "params:grids"],
                 training_outputs,
-                name="train_seeds",
+                name=TRAINING_NODE,
             ),
             Node(
                 score_level,
