@@ -28,12 +28,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ex_coverage.colour import redness, rgb_grid, vibrancy  # noqa: E402
-from ex_coverage.labels import base_label_probabilities, label_probabilities, solve_multiplier  # noqa: E402
-from ex_coverage.model import ColourAutoencoder  # noqa: E402
-from ex_coverage.regularizers import REGULARIZERS  # noqa: E402
-from ex_coverage.schedule import read_schedule_csv  # noqa: E402
-from ex_coverage.training import draw_batches, train_ensemble  # noqa: E402
+from ex_coverage.science.colour import redness, rgb_grid, vibrancy  # noqa: E402
+from ex_coverage.science.labels import base_label_probabilities, label_probabilities, solve_multiplier  # noqa: E402
+from ex_coverage.science.model import ColourAutoencoder  # noqa: E402
+from ex_coverage.science.regularizers import REGULARIZERS  # noqa: E402
+from ex_coverage.science.schedule import read_schedule_csv  # noqa: E402
+from ex_coverage.science.training import draw_batches, train_ensemble  # noqa: E402
 
 LABELS = {
     "red": {"shape": "redness", "exponent": 10, "base_probability": 0.07},
@@ -76,7 +76,15 @@ def plain_loop(seed: int) -> float:
 def ensemble(seeds: list[int]) -> float:
     validation = rgb_grid(4)
     start = time.perf_counter()
-    train_ensemble(seeds, GRID, P, ["red", "vibrant"], SCHEDULE, validation, {"red": redness(validation) == 1, "vibrant": vibrancy(validation) == 1})
+    train_ensemble(
+        seeds,
+        GRID,
+        P,
+        ["red", "vibrant"],
+        SCHEDULE,
+        validation,
+        {"red": redness(validation) == 1, "vibrant": vibrancy(validation) == 1},
+    )
     return time.perf_counter() - start
 
 
@@ -89,7 +97,12 @@ def sweep(runner: list[str]) -> float:
         shutil.copytree(ROOT / "data/01_raw", project / "data/01_raw")
         (project / "src").mkdir()
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "kedro", "run", "--pipeline", "sweep", *runner], cwd=project, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "kedro", "run", "--pipeline", "sweep", *runner],
+            cwd=project,
+            check=True,
+            capture_output=True,
+        )
         return time.perf_counter() - start
 
 
@@ -114,7 +127,9 @@ def main() -> None:
     )
     for name, runner in runners:
         times = [sweep(runner) for _ in range(args.repeats)]
-        print(f"(c) default sweep, {name:18s}: median {statistics.median(times):.1f} s  (runs: {', '.join(f'{t:.1f}' for t in times)})")
+        print(
+            f"(c) default sweep, {name:18s}: median {statistics.median(times):.1f} s  (runs: {', '.join(f'{t:.1f}' for t in times)})"
+        )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
-def kedro(project: Path, *args: str, timeout: int = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def kedro(
+    project: Path, *args: str, timeout: int = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run ``kedro <args>`` in ``project``; returns the completed process with combined output."""
     env = {**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "200", "MPLBACKEND": "Agg", **(env or {})}
     command = [sys.executable, "-m", "kedro", *args]
@@ -30,4 +32,8 @@ def kedro(project: Path, *args: str, timeout: int = 300, env: dict[str, str] | N
 
 def data_files(project: Path) -> dict[str, bytes]:
     """Every file under ``data/`` except raw inputs, with its bytes."""
-    return {str(p.relative_to(project)): p.read_bytes() for p in sorted((project / "data").rglob("*")) if p.is_file() and "01_raw" not in p.parts}
+    return {
+        str(p.relative_to(project)): p.read_bytes()
+        for p in sorted((project / "data").rglob("*"))
+        if p.is_file() and "01_raw" not in p.parts
+    }

@@ -50,7 +50,15 @@ def run_and_check(project: Path, *args: str) -> str:
         ("coverages: [0.01]\n  seeds: [1.5]", "sweep.seeds[0] = 1.5 is not a non-negative integer"),
         ("coverages: [0.01]\n  seeds: [1, 1]", "sweep.seeds[1] = 1 is duplicated"),
     ],
-    ids=["coverage-negative", "coverage-one", "coverage-abc", "coverage-unreachable", "seeds-empty", "seeds-fraction", "seeds-duplicated"],
+    ids=[
+        "coverage-negative",
+        "coverage-one",
+        "coverage-abc",
+        "coverage-unreachable",
+        "seeds-empty",
+        "seeds-fraction",
+        "seeds-duplicated",
+    ],
 )
 def test_bad_grid(finished, sweep, message):
     grid = finished / "conf/test/parameters_sweep.yml"
@@ -66,16 +74,38 @@ def test_bad_grid(finished, sweep, message):
     "schedule, message",
     [
         (GOOD_SCHEDULE.replace("STEP,", "STAGE,"), f"{SCHEDULE}: no STEP column"),
-        ("STEP,lr\n+0.5,1\n+5,2\n", f"{SCHEDULE}, row 2, column 'STEP': fractional step '+0.5' needs anchor steps before and after it"),
-        (GOOD_SCHEDULE.replace("+0.9", "+1.5"), f"{SCHEDULE}, row 6, column 'STEP': fractional step '+1.5' must lie strictly between 0 and 1"),
+        (
+            "STEP,lr\n+0.5,1\n+5,2\n",
+            f"{SCHEDULE}, row 2, column 'STEP': fractional step '+0.5' needs anchor steps before and after it",
+        ),
+        (
+            GOOD_SCHEDULE.replace("+0.9", "+1.5"),
+            f"{SCHEDULE}, row 6, column 'STEP': fractional step '+1.5' must lie strictly between 0 and 1",
+        ),
         (GOOD_SCHEDULE.replace("+10", "abc"), f"{SCHEDULE}, row 3, column 'STEP': cannot read step 'abc'"),
         (GOOD_SCHEDULE.replace("0.015", "fast"), f"{SCHEDULE}, row 5, column 'reg-separate': 'fast' is not a number"),
-        (GOOD_SCHEDULE.replace(",lr,", ",lr::cubic,"), f"{SCHEDULE}, row 1, column 'lr::cubic': unknown interpolator 'cubic'"),
-        (GOOD_SCHEDULE.replace(",lr,", ",lr:log,").replace("1e-8", "0"), f"{SCHEDULE}, row 2, column 'lr:log': '0' must be positive in log space"),
+        (
+            GOOD_SCHEDULE.replace(",lr,", ",lr::cubic,"),
+            f"{SCHEDULE}, row 1, column 'lr::cubic': unknown interpolator 'cubic'",
+        ),
+        (
+            GOOD_SCHEDULE.replace(",lr,", ",lr:log,").replace("1e-8", "0"),
+            f"{SCHEDULE}, row 2, column 'lr:log': '0' must be positive in log space",
+        ),
         (None, f"{SCHEDULE}: schedule file not found"),
         ("STEP,lr\n0,1e30\n20,1e30\n", "loss term 'reconstruction' became nan at step 1"),
     ],
-    ids=["no-step", "fraction-without-anchors", "fraction-above-one", "step-abc", "non-numeric", "unknown-interpolator", "zero-in-log-space", "missing-file", "diverging-lr"],
+    ids=[
+        "no-step",
+        "fraction-without-anchors",
+        "fraction-above-one",
+        "step-abc",
+        "non-numeric",
+        "unknown-interpolator",
+        "zero-in-log-space",
+        "missing-file",
+        "diverging-lr",
+    ],
 )
 def test_bad_schedule(finished, schedule, message):
     path = finished / SCHEDULE

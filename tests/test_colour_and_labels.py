@@ -1,8 +1,14 @@
 import numpy as np
 import pytest
 
-from ex_coverage.colour import hsv_grid, hsv_to_rgb, hue_ring, redness, rgb_grid, vibrancy
-from ex_coverage.labels import CoverageError, base_label_probabilities, coverage_at, saturation_multiplier, solve_multiplier
+from ex_coverage.science.colour import hsv_grid, hsv_to_rgb, hue_ring, redness, rgb_grid, vibrancy
+from ex_coverage.science.labels import (
+    CoverageError,
+    base_label_probabilities,
+    coverage_at,
+    saturation_multiplier,
+    solve_multiplier,
+)
 from tests.conftest import SEED_LABELS
 
 

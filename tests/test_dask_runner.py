@@ -21,7 +21,17 @@ def cluster():
 
 def test_dask_sweep_matches_the_local_runner_and_resumes(tmp_path, tiny_sweep, cluster):
     project = copy_project(tmp_path)
-    result = kedro(project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", f"address={cluster.scheduler_address}")
+    result = kedro(
+        project,
+        "run",
+        "--pipeline",
+        "sweep",
+        "--env",
+        "test",
+        *DASK,
+        "--runner-params",
+        f"address={cluster.scheduler_address}",
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for path in ("data/08_reporting/coverage_runs.csv", "data/06_models/coverage_0p01/seed_1.pt"):
         assert (project / path).read_bytes() == (tiny_sweep / path).read_bytes(), path
@@ -29,9 +39,22 @@ def test_dask_sweep_matches_the_local_runner_and_resumes(tmp_path, tiny_sweep, c
     (project / "data/08_reporting/report.md").unlink()
     shutil.rmtree(project / "data/06_models/coverage_0")
     before = (project / "data/06_models/coverage_0p01/seed_1.pt").stat().st_mtime_ns
-    resumed = kedro(project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", f"address={cluster.scheduler_address}", "--only-missing-outputs")
+    resumed = kedro(
+        project,
+        "run",
+        "--pipeline",
+        "sweep",
+        "--env",
+        "test",
+        *DASK,
+        "--runner-params",
+        f"address={cluster.scheduler_address}",
+        "--only-missing-outputs",
+    )
     assert resumed.returncode == 0, resumed.stdout[-3000:]
-    assert (project / "data/06_models/coverage_0/seed_0.pt").exists() and (project / "data/08_reporting/report.md").exists()
+    assert (project / "data/06_models/coverage_0/seed_0.pt").exists() and (
+        project / "data/08_reporting/report.md"
+    ).exists()
     assert (project / "data/06_models/coverage_0p01/seed_1.pt").stat().st_mtime_ns == before
 
 

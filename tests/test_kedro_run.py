@@ -41,7 +41,11 @@ def test_every_run_persists_model_latents_history_and_record(catalog):
             assert len(history) == 201 and history["lr"].iloc[-1] == pytest.approx(0.05)
             latents = catalog.load(f"{level}.latents_seed_{seed}")
             assert set(latents["grid"]) == {"hue_ring", "hsv_grid_coarse", "rgb_grid_fine"}
-            torch.testing.assert_close(torch.tensor(latents[["z0", "z1", "z2", "z3"]].to_numpy()).norm(dim=1), torch.ones(len(latents), dtype=torch.float32), check_dtype=False)
+            torch.testing.assert_close(
+                torch.tensor(latents[["z0", "z1", "z2", "z3"]].to_numpy()).norm(dim=1),
+                torch.ones(len(latents), dtype=torch.float32),
+                check_dtype=False,
+            )
             record = catalog.load(f"{level}.run_record_seed_{seed}")
             assert record["seed"] == seed and record["configuration"]["seed"] == seed
             assert record["configuration"]["schedule_length"] == 201
@@ -52,14 +56,28 @@ def test_every_run_persists_model_latents_history_and_record(catalog):
 
 def test_state_dict_loads_with_weights_only(tiny_sweep):
     state = torch.load(tiny_sweep / "data/06_models/coverage_0p01/seed_1.pt", weights_only=True)
-    from ex_coverage.model import load_autoencoder
+    from ex_coverage.science.model import load_autoencoder
 
     load_autoencoder(state)
 
 
 def test_run_table_and_report(tiny_sweep, catalog):
     runs = pd.read_csv(tiny_sweep / "data/08_reporting/coverage_runs.csv")
-    required = ["coverage", "seed", "multiplier", "realised_coverage", "anchor_cos", "offplane_mean", "offplane_max", "winding", "monotone_fraction", "sextant_max_dev_deg", "mse_median", "mse_max", "effective"]
+    required = [
+        "coverage",
+        "seed",
+        "multiplier",
+        "realised_coverage",
+        "anchor_cos",
+        "offplane_mean",
+        "offplane_max",
+        "winding",
+        "monotone_fraction",
+        "sextant_max_dev_deg",
+        "mse_median",
+        "mse_max",
+        "effective",
+    ]
     assert list(runs.columns[: len(required)]) == required
     assert sorted(zip(runs["coverage"], runs["seed"])) == [(0.0, 0), (0.0, 1), (0.01, 0), (0.01, 1)]
     assert (runs.loc[runs["coverage"] == 0, "realised_coverage"] == 0).all()
@@ -68,12 +86,26 @@ def test_run_table_and_report(tiny_sweep, catalog):
     assert list(summary["runs"]) == [2, 2]
     report = (tiny_sweep / "data/08_reporting/report.md").read_text()
     assert "## Answer" in report and "## Conclusion" in report
-    for figure in ("coverage_metrics.png", "coverage_pass_rate.png", "coverage_latents.png", "levels/coverage_0p01_latents.png"):
+    for figure in (
+        "coverage_metrics.png",
+        "coverage_pass_rate.png",
+        "coverage_latents.png",
+        "levels/coverage_0p01_latents.png",
+    ):
         assert (tiny_sweep / "data/08_reporting" / figure).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_params_override_of_the_grid_is_honoured(tiny_sweep):
-    result = kedro(tiny_sweep, "run", "--pipeline", "training", "--env", "test", "--params", "sweep.coverages=[0.005],sweep.seeds=[7]")
+    result = kedro(
+        tiny_sweep,
+        "run",
+        "--pipeline",
+        "training",
+        "--env",
+        "test",
+        "--params",
+        "sweep.coverages=[0.005],sweep.seeds=[7]",
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     assert (tiny_sweep / "data/06_models/coverage_0p005/seed_7.pt").exists()
     assert not (tiny_sweep / "data/06_models/coverage_0p005/seed_0.pt").exists()

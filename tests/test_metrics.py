@@ -2,7 +2,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ex_coverage.metrics import Thresholds, critical_coverage, passes, score_latents, summarise_levels, wheel_order, wilson_interval
+from ex_coverage.science.metrics import (
+    Thresholds,
+    critical_coverage,
+    passes,
+    score_latents,
+    summarise_levels,
+    wheel_order,
+    wilson_interval,
+)
 
 HUES = np.arange(360) / 360
 GOOD_MSE = np.full(100, 5e-5)
@@ -42,7 +50,7 @@ def test_folded_ring_fails_m3_only():
 
 
 def test_wheel_with_a_sextant_out_of_place_fails_m3():
-    warped = 2 * np.pi * HUES ** 1.6  # monotone and winding once, but green sits far from 120°
+    warped = 2 * np.pi * HUES**1.6  # monotone and winding once, but green sits far from 120°
     result = wheel_order(ring(warped))
     assert result["winding"] == pytest.approx(1.0) and result["monotone_fraction"] == 1.0
     assert result["sextant_max_dev_deg"] > 30
@@ -96,7 +104,14 @@ def test_critical_coverage_when_every_level_qualifies():
 
 
 def test_summary_pass_rates_and_quartiles():
-    runs = pd.DataFrame({"coverage": [0.1] * 4 + [0.2] * 2, "effective": [True, False, False, False, True, True], "realised_coverage": 0.1, "m": [1, 2, 3, 4, 5, 5]})
+    runs = pd.DataFrame(
+        {
+            "coverage": [0.1] * 4 + [0.2] * 2,
+            "effective": [True, False, False, False, True, True],
+            "realised_coverage": 0.1,
+            "m": [1, 2, 3, 4, 5, 5],
+        }
+    )
     summary = summarise_levels(runs, ["m"])
     assert list(summary["pass_rate"]) == [0.25, 1.0]
     assert summary.loc[0, "m_median"] == 2.5 and summary.loc[0, "m_q1"] == 1.75 and summary.loc[0, "m_q3"] == 3.25

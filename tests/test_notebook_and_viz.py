@@ -15,7 +15,9 @@ from tests.project import kedro
 def test_results_notebook_runs_headless(tiny_sweep, monkeypatch):
     monkeypatch.setenv("KEDRO_ENV", "test")
     notebook = nbformat.read(ROOT / "notebooks" / "coverage_report.ipynb", as_version=4)
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tiny_sweep)}}).execute()
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tiny_sweep)}}
+    ).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")

@@ -76,7 +76,11 @@ def test_sequential_and_parallel_runners_give_identical_results(tmp_path, tiny_s
     project = copy_project(tmp_path)
     result = kedro(project, "run", "--pipeline", "sweep", *ENV, "--runner", "SequentialRunner")
     assert result.returncode == 0, result.stdout[-3000:]
-    for path in ("data/08_reporting/coverage_runs.csv", "data/06_models/coverage_0p01/seed_1.pt", "data/07_model_output/coverage_0/history_seed_0.parquet"):
+    for path in (
+        "data/08_reporting/coverage_runs.csv",
+        "data/06_models/coverage_0p01/seed_1.pt",
+        "data/07_model_output/coverage_0/history_seed_0.parquet",
+    ):
         assert (project / path).read_bytes() == (tiny_sweep / path).read_bytes(), path
 
 

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from ex_coverage.regularizers import REGULARIZERS, anchor_loss, planar_loss, selective_mean, separate_loss
+from ex_coverage.science.regularizers import REGULARIZERS, anchor_loss, planar_loss, selective_mean, separate_loss
 
 
 def test_anchor_loss_is_one_minus_cosine():
@@ -31,7 +31,9 @@ def test_separate_loss_hand_computed():
 def test_selective_mean_weights_by_affinity_and_is_zero_without_labels():
     losses = torch.tensor([1.0, 2.0, 3.0, 4.0])
     assert selective_mean(losses, torch.zeros(4)).item() == 0.0
-    torch.testing.assert_close(selective_mean(losses, torch.tensor([0.0, 1.0, 0.0, 1.0])), torch.tensor(3.0), rtol=1e-6, atol=0)
+    torch.testing.assert_close(
+        selective_mean(losses, torch.tensor([0.0, 1.0, 0.0, 1.0])), torch.tensor(3.0), rtol=1e-6, atol=0
+    )
 
 
 def test_labelled_regularizers_ignore_unlabelled_samples():

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from ex_coverage.schedule import ScheduleError, minjerk, parse_schedule, read_schedule_csv
+from ex_coverage.science.schedule import ScheduleError, minjerk, parse_schedule, read_schedule_csv
 from tests.conftest import SEED_SCHEDULE
 
 
@@ -34,14 +34,20 @@ def frame(rows, columns=("STEP", "lr")):
 
 
 def test_interpolators_and_log_space():
-    schedule = parse_schedule(frame([["0", "1", "1", "1"], ["10", "3", "100", "3"]], ("STEP", "a:linear:linear", "b:log:linear", "c::step-end")))
+    schedule = parse_schedule(
+        frame(
+            [["0", "1", "1", "1"], ["10", "3", "100", "3"]], ("STEP", "a:linear:linear", "b:log:linear", "c::step-end")
+        )
+    )
     assert schedule.values["a"][5] == pytest.approx(2.0)
     assert schedule.values["b"][5] == pytest.approx(10.0)
     assert schedule.values["c"][9] == 1.0 and schedule.values["c"][10] == 3.0
 
 
 def test_relative_steps_resolve_against_file_order_anchors():
-    schedule = parse_schedule(frame([["0", "1"], ["+10", "2"], ["-0.25", "3"], ["100", "4"], ["-5", "5"], ["200", "6"]]))
+    schedule = parse_schedule(
+        frame([["0", "1"], ["+10", "2"], ["-0.25", "3"], ["100", "4"], ["-5", "5"], ["200", "6"]])
+    )
     assert len(schedule) == 201
     lr = schedule.values["lr"]
     assert (lr[10], lr[75], lr[100], lr[195]) == pytest.approx((2, 3, 4, 5))

@@ -1,7 +1,7 @@
 import pytest
 
-from ex_coverage.colour import rgb_grid
-from ex_coverage.labels import base_label_probabilities
+from ex_coverage.science.colour import rgb_grid
+from ex_coverage.science.labels import base_label_probabilities
 from ex_coverage.sweep import SweepConfigError, check_reachable, level_namespace, parse_grid
 from tests.conftest import SEED_LABELS
 
@@ -39,5 +39,5 @@ def test_bad_grids_name_the_key(sweep, message):
 
 def test_unreachable_coverage_is_refused():
     base = base_label_probabilities(rgb_grid(10), SEED_LABELS)
-    with pytest.raises(SweepConfigError, match="0.9995.*not reachable"):
+    with pytest.raises(SweepConfigError, match=r"0\.9995.*not reachable"):
         check_reachable(parse_grid({"coverages": [0.9995], "seeds": [0]}), base)

@@ -3,16 +3,21 @@ import pandas as pd
 import pytest
 import torch
 
-from ex_coverage.colour import redness, rgb_grid, vibrancy
-from ex_coverage.labels import base_label_probabilities, label_probabilities
-from ex_coverage.model import ColourAutoencoder, load_autoencoder
-from ex_coverage.schedule import parse_schedule, read_schedule_csv
-from ex_coverage.training import TrainingDiverged, count_labels, draw_batches, labelled_steps, train_ensemble
+from ex_coverage.science.colour import redness, rgb_grid, vibrancy
+from ex_coverage.science.labels import base_label_probabilities, label_probabilities
+from ex_coverage.science.model import ColourAutoencoder, load_autoencoder
+from ex_coverage.science.schedule import parse_schedule, read_schedule_csv
+from ex_coverage.science.training import TrainingDiverged, count_labels, draw_batches, labelled_steps, train_ensemble
 from tests.conftest import SEED_LABELS, SEED_SCHEDULE
 
 SHORT = parse_schedule(
     pd.DataFrame(
-        [["0", "1e-8", "0.01", "0.02", "0.01"], ["+10", "0.01", "", "", ""], ["60", "0.2", "0.015", "0.2", "0.2"], ["80", "0.05", "0", "0", "0"]],
+        [
+            ["0", "1e-8", "0.01", "0.02", "0.01"],
+            ["+10", "0.01", "", "", ""],
+            ["60", "0.2", "0.015", "0.2", "0.2"],
+            ["80", "0.05", "0", "0", "0"],
+        ],
         columns=["STEP", "lr", "reg-separate", "reg-anchor", "reg-planar"],
     )
 )
@@ -66,7 +71,9 @@ def test_state_dict_loads_into_the_plain_model():
     model = load_autoencoder(result.state_dict)
     assert not model.training
     assert result.history.shape[0] == len(SHORT)
-    assert {"loss_total", "loss_reconstruction", "loss_reg-anchor", "lr", "weight_reg-planar"} <= set(result.history.columns)
+    assert {"loss_total", "loss_reconstruction", "loss_reg-anchor", "lr", "weight_reg-planar"} <= set(
+        result.history.columns
+    )
     # Terms with zero weight are not computed at the last step.
     assert np.isnan(result.history["loss_reg-anchor"].iloc[-1])
     assert set(result.validation["step"]) and "val_reconstruction" in result.validation
@@ -96,12 +103,19 @@ def test_divergence_names_the_term_and_step():
 
 
 def test_steps_run_in_order_whatever_the_block_size():
-    from ex_coverage.training import TrainingConfig
+    from ex_coverage.science.training import TrainingConfig
 
     grid = rgb_grid(10)
     probabilities = label_probabilities(base_label_probabilities(grid, SEED_LABELS), 5.0)
     validation = rgb_grid(4)
-    args = (grid, np.stack([probabilities["red"], probabilities["vibrant"]], axis=-1), ["red", "vibrant"], SHORT, validation, {"red": redness(validation) == 1, "vibrant": vibrancy(validation) == 1})
+    args = (
+        grid,
+        np.stack([probabilities["red"], probabilities["vibrant"]], axis=-1),
+        ["red", "vibrant"],
+        SHORT,
+        validation,
+        {"red": redness(validation) == 1, "vibrant": vibrancy(validation) == 1},
+    )
     one = train_ensemble([0], *args, TrainingConfig(steps_per_batch=1))[0]
     seven = train_ensemble([0], *args, TrainingConfig(steps_per_batch=7))[0]
     assert_same_weights(one.state_dict, seven.state_dict)
@@ -109,8 +123,8 @@ def test_steps_run_in_order_whatever_the_block_size():
 
 def test_seed_configuration_reproduces_the_seed_reconstruction_error():
     """SPEC §11: the seed run (m = 1) reaches a median MSE of 4.3e-05 on the 240×48×48 HSV grid."""
-    from ex_coverage.colour import hsv_grid
-    from ex_coverage.evaluation import encode, per_colour_mse
+    from ex_coverage.science.colour import hsv_grid
+    from ex_coverage.science.evaluation import encode, per_colour_mse
 
     result = train([0], schedule=read_schedule_csv(SEED_SCHEDULE), multiplier=1.0)[0]
     rgb, _ = hsv_grid(np.arange(240) / 240, np.linspace(0, 1, 48), np.linspace(0, 1, 48))

@@ -13,8 +13,13 @@ import sys
 
 import click
 from kedro.framework.cli.project import run as kedro_run
+from kedro.io import DatasetError
 
-from ex_coverage.errors import EXPECTED_ERRORS, describe
+from ex_coverage.science.errors import ExCoverageError
+
+#: Errors shown as one line: ours (they name the file, key, row or run) and Kedro's dataset errors
+#: (the innermost names the unreadable file).
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ExCoverageError, DatasetError)
 
 DEFAULT_RUNNER = "ex_coverage.runner.SweepRunner"
 
@@ -35,3 +40,23 @@ def run(ctx: click.Context, **kwargs) -> None:
     except EXPECTED_ERRORS as error:
         click.secho(f"Error: {describe(error)}", fg="red", err=True)
         sys.exit(1)
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """The error and the ones it was raised from, outermost first (as a traceback would show them)."""
+    chain, current = [], error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return chain
+
+
+def describe(error: BaseException) -> str:
+    """The line to show: the outermost of this project's errors (it carries the location), else the
+    innermost dataset error (Kedro wraps ours, which names the file)."""
+    chain = _chain(error)
+    ours = [e for e in chain if isinstance(e, ExCoverageError)]
+    if ours:
+        return str(ours[0])
+    datasets = [e for e in chain if isinstance(e, DatasetError)]
+    return str(datasets[-1] if datasets else error)

@@ -55,7 +55,9 @@ class AtomicFileDataset(AbstractDataset):
         try:
             return self._decode(self._filepath.read_bytes())
         except Exception as error:
-            raise DatasetError(f"{self._filepath} is unreadable or corrupted ({type(error).__name__}: {error})") from error
+            raise DatasetError(
+                f"{self._filepath} is unreadable or corrupted ({type(error).__name__}: {error})"
+            ) from error
 
     def save(self, data: Any) -> None:
         write_atomically(self._filepath, self._encode(data))
@@ -156,7 +158,7 @@ class FigureDataset(AtomicFileDataset):
 
 
 class ScheduleDataset(AbstractDataset):
-    """The training schedule ("dopesheet") CSV, loaded as a parsed :class:`~ex_coverage.schedule.Schedule`.
+    """The training schedule ("dopesheet") CSV, loaded as a parsed :class:`~ex_coverage.science.schedule.Schedule`.
 
     A malformed file fails on load with the file, row and column in the message.
     """
@@ -166,7 +168,7 @@ class ScheduleDataset(AbstractDataset):
         self.metadata = metadata
 
     def load(self) -> Any:
-        from ex_coverage.schedule import read_schedule_csv
+        from ex_coverage.science.schedule import read_schedule_csv
 
         return read_schedule_csv(self._filepath)
 
@@ -180,4 +182,6 @@ class ScheduleDataset(AbstractDataset):
         return {"filepath": str(self._filepath)}
 
     def preview(self, nrows: int = 20) -> TablePreview:
-        return TablePreview(pd.read_csv(self._filepath, dtype=str, keep_default_na=False).head(nrows).to_dict(orient="split"))
+        return TablePreview(
+            pd.read_csv(self._filepath, dtype=str, keep_default_na=False).head(nrows).to_dict(orient="split")
+        )

@@ -24,9 +24,9 @@ class SweepHooks:
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         """Fail before anything trains: grid, reachable coverages, schedule and thresholds are all checked."""
-        from ex_coverage.metrics import Thresholds
         from ex_coverage.pipelines.data_engineering.nodes import make_training_grid
         from ex_coverage.pipelines.training.nodes import base_probabilities
+        from ex_coverage.science.metrics import Thresholds
 
         parameters = catalog.load("parameters")
         grid = active_grid()
@@ -46,7 +46,7 @@ class SweepHooks:
     @staticmethod
     def _refuse_stale_results(grid: Any, parameters: dict[str, Any], schedule: Any, catalog: Any) -> None:
         """--only-missing-outputs keeps existing results: refuse if any was made by another configuration."""
-        from ex_coverage.records import check_fresh, current_fingerprints
+        from ex_coverage.science.records import check_fresh, current_fingerprints
 
         records = []
         for namespace in grid.namespaces:
@@ -54,5 +54,7 @@ class SweepHooks:
                 name = f"{namespace}.run_record_seed_{seed}"
                 if catalog.exists(name):
                     records.append(catalog.load(name))
-        current = current_fingerprints(parameters["training"], parameters["labels"], parameters["grids"], schedule.digest, len(schedule))
+        current = current_fingerprints(
+            parameters["training"], parameters["labels"], parameters["grids"], schedule.digest, len(schedule)
+        )
         check_fresh(records, current)

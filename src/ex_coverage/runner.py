@@ -16,8 +16,13 @@ from typing import Any
 from kedro.io import MemoryDataset
 from kedro.runner import AbstractRunner, ParallelRunner
 
-from ex_coverage.errors import NodeFailedError
 from ex_coverage.progress import LevelProgress, is_training_node
+from ex_coverage.science.errors import ExCoverageError
+
+
+class NodeFailedError(ExCoverageError, RuntimeError):
+    """A node failed on a remote worker; the message names the node, the worker and the error."""
+
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +40,9 @@ class SweepRunner(ParallelRunner):
         self._progress.node_finished(node.name)
 
 
-def _run_node_on_worker(node: Any, catalog: Any, is_async: bool, run_id: str | None, package: str, project: str, *upstream: Any) -> str:
+def _run_node_on_worker(
+    node: Any, catalog: Any, is_async: bool, run_id: str | None, package: str, project: str, *upstream: Any
+) -> str:
     """Run one node on a Dask worker: inputs are loaded from, and outputs saved to, the shared files."""
     from kedro.framework.hooks.manager import _create_hook_manager, _register_hooks
     from kedro.framework.project import configure_project, settings
@@ -50,7 +57,9 @@ def _run_node_on_worker(node: Any, catalog: Any, is_async: bool, run_id: str | N
     except Exception as error:
         from distributed import get_worker
 
-        raise NodeFailedError(f"node {node.name!r} failed on Dask worker {get_worker().address}: {type(error).__name__}: {error}") from error
+        raise NodeFailedError(
+            f"node {node.name!r} failed on Dask worker {get_worker().address}: {type(error).__name__}: {error}"
+        ) from error
     return node.name
 
 
@@ -86,15 +95,24 @@ class DaskRunner(AbstractRunner):
 
         if self._address:
             return Client(self._address), None
-        cluster = LocalCluster(n_workers=self._n_workers or os.cpu_count(), threads_per_worker=self._threads_per_worker, processes=True, dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=self._n_workers or os.cpu_count(),
+            threads_per_worker=self._threads_per_worker,
+            processes=True,
+            dashboard_address=None,
+        )
         return Client(cluster), cluster
 
     @staticmethod
     def _check_file_backed(pipeline: Any, catalog: Any) -> None:
         passed_on = {d for n in pipeline.nodes for d in n.outputs} & {d for n in pipeline.nodes for d in n.inputs}
-        in_memory = sorted(d for d in passed_on if isinstance(catalog.get(d, fallback_to_runtime_pattern=True), MemoryDataset))
+        in_memory = sorted(
+            d for d in passed_on if isinstance(catalog.get(d, fallback_to_runtime_pattern=True), MemoryDataset)
+        )
         if in_memory:
-            raise NodeFailedError(f"DaskRunner needs every intermediate dataset in the catalog as a file; in memory: {', '.join(in_memory)}")
+            raise NodeFailedError(
+                f"DaskRunner needs every intermediate dataset in the catalog as a file; in memory: {', '.join(in_memory)}"
+            )
 
     def _run(self, pipeline: Any, catalog: Any, hook_manager: Any = None, run_id: str | None = None) -> None:
         from distributed import as_completed
@@ -103,12 +121,18 @@ class DaskRunner(AbstractRunner):
         self._check_file_backed(pipeline, catalog)
         client, cluster = self._client()
         progress = LevelProgress.for_nodes(n.name for n in pipeline.nodes)
-        log.info("Dask cluster: %s (%d workers)", client.dashboard_link or client.scheduler.address, len(client.scheduler_info()["workers"]))
+        log.info(
+            "Dask cluster: %s (%d workers)",
+            client.dashboard_link or client.scheduler.address,
+            len(client.scheduler_info()["workers"]),
+        )
         try:
             parents = pipeline.node_dependencies
             futures: dict[Any, Any] = {}
             for node in pipeline.nodes:  # topologically sorted: parents are submitted first
-                resources = {"GPU": self._training_gpus} if self._training_gpus and is_training_node(node.name) else None
+                resources = (
+                    {"GPU": self._training_gpus} if self._training_gpus and is_training_node(node.name) else None
+                )
                 futures[node] = client.submit(
                     _run_node_on_worker, node, catalog, self._is_async, run_id, PACKAGE_NAME, os.getcwd(),
                     *(futures[p] for p in parents[node]), key=f"{node.name}-{run_id or os.getpid()}", pure=False, resources=resources,

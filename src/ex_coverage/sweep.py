@@ -14,21 +14,15 @@ from functools import partial, update_wrapper
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ex_coverage.labels import CoverageError, solve_multiplier
+from ex_coverage.science.errors import ExCoverageError
+from ex_coverage.science.labels import CoverageError, solve_multiplier
+from ex_coverage.science.records import level_namespace
 
 GRID_FILE = "conf/<env>/parameters_sweep.yml"
 
 
-class SweepConfigError(ValueError):
+class SweepConfigError(ExCoverageError, ValueError):
     """The sweep grid is invalid; the message names the key and the offending entry."""
-
-
-def level_namespace(coverage: float) -> str:
-    """``coverage_0p0015`` for 0.0015, ``coverage_0`` for 0: the Kedro namespace of a coverage level."""
-    text = np.format_float_positional(float(coverage), trim="-")
-    return "coverage_" + text.replace(".", "p")
 
 
 @dataclass(frozen=True)
@@ -111,7 +105,9 @@ def active_grid() -> SweepGrid:
         from kedro.framework.project import settings
 
         loader = settings.CONFIG_LOADER_CLASS(
-            conf_source=str(Path.cwd() / settings.CONF_SOURCE), env=os.environ.get("KEDRO_ENV"), **settings.CONFIG_LOADER_ARGS
+            conf_source=str(Path.cwd() / settings.CONF_SOURCE),
+            env=os.environ.get("KEDRO_ENV"),
+            **settings.CONFIG_LOADER_ARGS,
         )
         parameters = loader["parameters"]
     if "sweep" not in parameters:

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ex_coverage.colour import LABEL_SHAPES, hsv_grid, hue_ring, rgb_grid
-from ex_coverage.labels import base_label_probabilities
+from ex_coverage.science.colour import LABEL_SHAPES, hsv_grid, hue_ring, rgb_grid
+from ex_coverage.science.labels import base_label_probabilities
 
 
 def _rgb_frame(rgb: np.ndarray) -> pd.DataFrame:

@@ -9,7 +9,9 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(make_training_grid, ["params:grids", "params:labels"], "training_grid", name="make_training_grid"),
-            Node(make_validation_grid, ["params:grids", "params:labels"], "validation_grid", name="make_validation_grid"),
+            Node(
+                make_validation_grid, ["params:grids", "params:labels"], "validation_grid", name="make_validation_grid"
+            ),
             Node(make_hue_ring, "params:grids", "hue_ring", name="make_hue_ring"),
             Node(make_hsv_grid, "params:grids.hsv_fine", "hsv_grid_fine", name="make_hsv_grid_fine"),
             Node(make_hsv_grid, "params:grids.hsv_coarse", "hsv_grid_coarse", name="make_hsv_grid_coarse"),

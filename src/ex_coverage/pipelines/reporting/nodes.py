@@ -7,8 +7,8 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ex_coverage.metrics import Thresholds, critical_coverage, passes, summarise_levels
-from ex_coverage.plots import (
+from ex_coverage.science.metrics import Thresholds, critical_coverage, passes, summarise_levels
+from ex_coverage.science.plots import (
     plot_colour_patches,
     plot_error_profile,
     plot_latent_overview,
@@ -16,8 +16,8 @@ from ex_coverage.plots import (
     plot_metric_panels,
     plot_pass_rate,
 )
-from ex_coverage.records import check_fresh, current_fingerprints
-from ex_coverage.schedule import Schedule
+from ex_coverage.science.records import check_fresh, current_fingerprints
+from ex_coverage.science.schedule import Schedule
 
 RUN_COLUMNS = [
     "coverage", "seed", "multiplier", "realised_coverage", "anchor_cos", "offplane_mean", "offplane_max",
@@ -52,14 +52,20 @@ def summarise_sweep(coverage_runs: pd.DataFrame) -> pd.DataFrame:
     return summarise_levels(coverage_runs, METRIC_COLUMNS)
 
 
-def find_critical_coverage(coverage_summary: pd.DataFrame, reporting: dict[str, Any], schedule: Schedule, training: dict[str, Any]) -> dict[str, Any]:
+def find_critical_coverage(
+    coverage_summary: pd.DataFrame, reporting: dict[str, Any], schedule: Schedule, training: dict[str, Any]
+) -> dict[str, Any]:
     """c* (SPEC §9) as a fraction and as the expected number of labelled samples in a run."""
     samples = len(schedule) * int(training["batch_size"])
-    answer = critical_coverage(coverage_summary["coverage"], coverage_summary["pass_rate"], reporting["min_pass_rate"], samples)
+    answer = critical_coverage(
+        coverage_summary["coverage"], coverage_summary["pass_rate"], reporting["min_pass_rate"], samples
+    )
     return {**answer.to_dict(), "min_pass_rate": reporting["min_pass_rate"], "samples_per_run": samples}
 
 
-def plot_level_figures(latents: pd.DataFrame, error_profile: pd.DataFrame, hsv_grid_coarse: pd.DataFrame, run_record: dict[str, Any]) -> tuple[Figure, Figure, Figure]:
+def plot_level_figures(
+    latents: pd.DataFrame, error_profile: pd.DataFrame, hsv_grid_coarse: pd.DataFrame, run_record: dict[str, Any]
+) -> tuple[Figure, Figure, Figure]:
     """The seed notebook's three figures for one run: colours, error profile, latent projections."""
     label = f"coverage {run_record['coverage']:g}, seed {run_record['seed']}"
     return (
@@ -69,7 +75,9 @@ def plot_level_figures(latents: pd.DataFrame, error_profile: pd.DataFrame, hsv_g
     )
 
 
-def plot_sweep_metrics(coverage_runs: pd.DataFrame, coverage_summary: pd.DataFrame, thresholds: dict[str, Any]) -> Figure:
+def plot_sweep_metrics(
+    coverage_runs: pd.DataFrame, coverage_summary: pd.DataFrame, thresholds: dict[str, Any]
+) -> Figure:
     """One panel per metric against coverage."""
     return plot_metric_panels(coverage_runs, coverage_summary, Thresholds.from_params(thresholds))
 
@@ -81,7 +89,9 @@ def plot_sweep_pass_rate(coverage_summary: pd.DataFrame, critical: dict[str, Any
 
 def plot_sweep_latents(*latents_and_records: Any, seed: int) -> Figure:
     """The latent projections of every level side by side; inputs alternate latents and run record."""
-    by_level = {record["coverage"]: latents for latents, record in zip(latents_and_records[0::2], latents_and_records[1::2])}
+    by_level = {
+        record["coverage"]: latents for latents, record in zip(latents_and_records[0::2], latents_and_records[1::2])
+    }
     return plot_latent_overview(by_level, seed)
 
 
@@ -98,7 +108,9 @@ def _format_table(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_report(coverage_summary: pd.DataFrame, critical: dict[str, Any], thresholds: dict[str, Any], coverage_runs: pd.DataFrame) -> str:
+def write_report(
+    coverage_summary: pd.DataFrame, critical: dict[str, Any], thresholds: dict[str, Any], coverage_runs: pd.DataFrame
+) -> str:
     """report.md: the answer, its bracket, the thresholds, the summary table, figures and a conclusion."""
     limits = Thresholds.from_params(thresholds)
     n_seeds = coverage_runs.groupby("coverage")["seed"].nunique().max()
@@ -109,13 +121,19 @@ def write_report(coverage_summary: pd.DataFrame, critical: dict[str, Any], thres
             f"{critical['min_pass_rate']:g}. The required coverage lies above the tested range."
         )
     else:
-        bracket = f"between {below:g} (the highest failing level) and {c_star:g}" if below is not None else f"at or below {c_star:g}, the lowest level tested"
+        bracket = (
+            f"between {below:g} (the highest failing level) and {c_star:g}"
+            if below is not None
+            else f"at or below {c_star:g}, the lowest level tested"
+        )
         answer = (
             f"**c\\* = {c_star:g}** ({c_star * 100:.3g} % of drawn samples labelled), i.e. about "
             f"**{critical['expected_labels']:.0f} labelled samples** over a run of {critical['samples_per_run']} drawn samples. "
             f"The threshold lies {bracket}."
         )
-    rates = ", ".join(f"{r['coverage']:g}: {r['effective_runs']}/{r['runs']}" for r in coverage_summary.to_dict("records"))
+    rates = ", ".join(
+        f"{r['coverage']:g}: {r['effective_runs']}/{r['runs']}" for r in coverage_summary.to_dict("records")
+    )
     effective_any = coverage_summary[coverage_summary["pass_rate"] > 0]
     first_success = f"{effective_any['coverage'].min():g}" if len(effective_any) else "none"
     conclusion = (
@@ -141,7 +159,7 @@ well-structured latent space?*
 
 {answer}
 
-c\\* is the smallest tested coverage such that it and every higher level reach a pass rate ≥ {critical['min_pass_rate']:g}.
+c\\* is the smallest tested coverage such that it and every higher level reach a pass rate ≥ {critical["min_pass_rate"]:g}.
 
 ## Thresholds
 

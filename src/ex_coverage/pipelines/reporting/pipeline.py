@@ -45,21 +45,52 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
         [
             Node(
                 build_run_table,
-                ["params:reporting.thresholds", "params:training", "params:labels", "params:grids", "dopesheet", *(f"{ns}.run_scores" for ns in namespaces)],
+                [
+                    "params:reporting.thresholds",
+                    "params:training",
+                    "params:labels",
+                    "params:grids",
+                    "dopesheet",
+                    *(f"{ns}.run_scores" for ns in namespaces),
+                ],
                 "coverage_runs",
                 name="build_run_table",
             ),
             Node(summarise_sweep, "coverage_runs", "coverage_summary", name="summarise_sweep"),
-            Node(find_critical_coverage, ["coverage_summary", "params:reporting", "dopesheet", "params:training"], "critical_coverage", name="find_critical_coverage"),
-            Node(plot_sweep_metrics, ["coverage_runs", "coverage_summary", "params:reporting.thresholds"], "coverage_metrics_figure", name="plot_sweep_metrics"),
-            Node(plot_sweep_pass_rate, ["coverage_summary", "critical_coverage"], "coverage_pass_rate_figure", name="plot_sweep_pass_rate"),
+            Node(
+                find_critical_coverage,
+                ["coverage_summary", "params:reporting", "dopesheet", "params:training"],
+                "critical_coverage",
+                name="find_critical_coverage",
+            ),
+            Node(
+                plot_sweep_metrics,
+                ["coverage_runs", "coverage_summary", "params:reporting.thresholds"],
+                "coverage_metrics_figure",
+                name="plot_sweep_metrics",
+            ),
+            Node(
+                plot_sweep_pass_rate,
+                ["coverage_summary", "critical_coverage"],
+                "coverage_pass_rate_figure",
+                name="plot_sweep_pass_rate",
+            ),
             Node(
                 bind(plot_sweep_latents, seed=figure_seed),
-                [*chain.from_iterable((f"{ns}.latents_seed_{figure_seed}", f"{ns}.run_record_seed_{figure_seed}") for ns in namespaces)],
+                [
+                    *chain.from_iterable(
+                        (f"{ns}.latents_seed_{figure_seed}", f"{ns}.run_record_seed_{figure_seed}") for ns in namespaces
+                    )
+                ],
                 "coverage_latents_figure",
                 name="plot_sweep_latents",
             ),
-            Node(write_report, ["coverage_summary", "critical_coverage", "params:reporting.thresholds", "coverage_runs"], "report", name="write_report"),
+            Node(
+                write_report,
+                ["coverage_summary", "critical_coverage", "params:reporting.thresholds", "coverage_runs"],
+                "report",
+                name="write_report",
+            ),
         ]
     )
     return per_level + sweep_wide

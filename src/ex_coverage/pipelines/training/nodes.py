@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ex_coverage.errors import TrainingDiverged
-from ex_coverage.labels import label_probabilities, solve_multiplier
-from ex_coverage.records import environment, fingerprint, run_configuration
-from ex_coverage.schedule import Schedule
+from ex_coverage.science.errors import TrainingDiverged
+from ex_coverage.science.labels import label_probabilities, solve_multiplier
+from ex_coverage.science.records import environment, fingerprint, run_configuration
+from ex_coverage.science.schedule import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +25,20 @@ BASE_SUFFIX = "_base_probability"
 
 def base_probabilities(training_grid: pd.DataFrame) -> dict[str, np.ndarray]:
     """Each label's per-colour probability at multiplier 1, from the training grid's columns."""
-    return {c[: -len(BASE_SUFFIX)]: training_grid[c].to_numpy() for c in training_grid.columns if c.endswith(BASE_SUFFIX)}
+    return {
+        c[: -len(BASE_SUFFIX)]: training_grid[c].to_numpy() for c in training_grid.columns if c.endswith(BASE_SUFFIX)
+    }
 
 
 def solve_label_multiplier(training_grid: pd.DataFrame, *, coverage: float) -> dict[str, Any]:
     """Solve C(m) = coverage for the label multiplier m (SPEC §7)."""
     solution = solve_multiplier(coverage, base_probabilities(training_grid))
     if solution.saturated:
-        log.warning("coverage %g needs multiplier %.3g: some label is certain on its best colour; run flagged", coverage, solution.multiplier)
+        log.warning(
+            "coverage %g needs multiplier %.3g: some label is certain on its best colour; run flagged",
+            coverage,
+            solution.multiplier,
+        )
     return solution.to_dict()
 
 
@@ -48,7 +54,7 @@ def train_level(
     seeds: Sequence[int],
 ) -> dict[str, Any]:
     """Train one model per seed at this level; return each seed's model, history and run record."""
-    from ex_coverage.training import TrainingConfig, train_ensemble
+    from ex_coverage.science.training import TrainingConfig, train_ensemble
 
     coverage = label_multiplier["target_coverage"]
     probabilities = label_probabilities(base_probabilities(training_grid), label_multiplier["multiplier"])
@@ -69,9 +75,13 @@ def train_level(
     outputs: dict[str, Any] = {}
     for result in results:
         outputs[f"model_seed_{result.seed}"] = result.state_dict
-        outputs[f"history_seed_{result.seed}"] = result.history.merge(result.validation.drop(columns="seed"), on="step", how="left")
+        outputs[f"history_seed_{result.seed}"] = result.history.merge(
+            result.validation.drop(columns="seed"), on="step", how="left"
+        )
         outputs[f"run_record_seed_{result.seed}"] = run_record(
-            result, label_multiplier, run_configuration(coverage, result.seed, training, labels, grids, schedule.digest, len(schedule))
+            result,
+            label_multiplier,
+            run_configuration(coverage, result.seed, training, labels, grids, schedule.digest, len(schedule)),
         )
     log.info(
         "coverage %g: trained %d seeds in %.1f s (realised coverage %s)",
@@ -108,14 +118,25 @@ def run_record(result: Any, label_multiplier: dict[str, Any], configuration: dic
     }
 
 
-def score_level(hue_ring: pd.DataFrame, hsv_grid_fine: pd.DataFrame, hsv_grid_coarse: pd.DataFrame, rgb_grid_fine: pd.DataFrame, *runs: Any) -> dict[str, Any]:
+def score_level(
+    hue_ring: pd.DataFrame,
+    hsv_grid_fine: pd.DataFrame,
+    hsv_grid_coarse: pd.DataFrame,
+    rgb_grid_fine: pd.DataFrame,
+    *runs: Any,
+) -> dict[str, Any]:
     """Score every seed's model (M1–M4) and keep its latents and error profile.
 
     ``runs`` alternates run record and model state_dict, one pair per seed.
     """
-    from ex_coverage.evaluation import evaluate_run
+    from ex_coverage.science.evaluation import evaluate_run
 
-    grids = {"hue_ring": hue_ring, "hsv_grid_fine": hsv_grid_fine, "hsv_grid_coarse": hsv_grid_coarse, "rgb_grid_fine": rgb_grid_fine}
+    grids = {
+        "hue_ring": hue_ring,
+        "hsv_grid_fine": hsv_grid_fine,
+        "hsv_grid_coarse": hsv_grid_coarse,
+        "rgb_grid_fine": rgb_grid_fine,
+    }
     outputs: dict[str, Any] = {}
     rows = []
     for record, state_dict in zip(runs[0::2], runs[1::2]):

@@ -12,7 +12,15 @@ from ex_coverage.sweep import SweepGrid, bind
 from .nodes import score_level, solve_label_multiplier, train_level
 
 #: Global datasets and parameters the template reads; everything else lives in the level's namespace.
-SHARED_INPUTS = {"training_grid", "validation_grid", "dopesheet", "hue_ring", "hsv_grid_fine", "hsv_grid_coarse", "rgb_grid_fine"}
+SHARED_INPUTS = {
+    "training_grid",
+    "validation_grid",
+    "dopesheet",
+    "hue_ring",
+    "hsv_grid_fine",
+    "hsv_grid_coarse",
+    "rgb_grid_fine",
+}
 SHARED_PARAMETERS = {"params:training", "params:labels", "params:grids"}
 
 
@@ -26,16 +34,35 @@ def level_pipeline(coverage: float, seeds) -> Pipeline:
     score_outputs = per_seed("latents", seeds) | per_seed("error_profile", seeds) | {"run_scores": "run_scores"}
     return Pipeline(
         [
-            Node(bind(solve_label_multiplier, coverage=coverage), "training_grid", "label_multiplier", name="solve_label_multiplier"),
+            Node(
+                bind(solve_label_multiplier, coverage=coverage),
+                "training_grid",
+                "label_multiplier",
+                name="solve_label_multiplier",
+            ),
             Node(
                 bind(train_level, seeds=tuple(seeds)),
-                ["training_grid", "validation_grid", "dopesheet", "label_multiplier", "params:training", "params:labels", "params:grids"],
+                [
+                    "training_grid",
+                    "validation_grid",
+                    "dopesheet",
+                    "label_multiplier",
+                    "params:training",
+                    "params:labels",
+                    "params:grids",
+                ],
                 training_outputs,
                 name=TRAINING_NODE,
             ),
             Node(
                 score_level,
-                ["hue_ring", "hsv_grid_fine", "hsv_grid_coarse", "rgb_grid_fine", *chain.from_iterable((f"run_record_seed_{s}", f"model_seed_{s}") for s in seeds)],
+                [
+                    "hue_ring",
+                    "hsv_grid_fine",
+                    "hsv_grid_coarse",
+                    "rgb_grid_fine",
+                    *chain.from_iterable((f"run_record_seed_{s}", f"model_seed_{s}") for s in seeds),
+                ],
                 score_outputs,
                 name="score_seeds",
             ),
@@ -47,7 +74,12 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
     """One namespaced copy of the template per coverage level."""
     return sum(
         (
-            Pipeline(level_pipeline(coverage, grid.seeds), namespace=namespace, inputs=SHARED_INPUTS, parameters=SHARED_PARAMETERS)
+            Pipeline(
+                level_pipeline(coverage, grid.seeds),
+                namespace=namespace,
+                inputs=SHARED_INPUTS,
+                parameters=SHARED_PARAMETERS,
+            )
             for namespace, coverage in grid.namespaces.items()
         ),
         Pipeline([]),

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -21,10 +21,10 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from ex_coverage.errors import TrainingDiverged
-from ex_coverage.model import AutoencoderEnsemble, torch_threads
-from ex_coverage.regularizers import REGULARIZERS, Regularizer
-from ex_coverage.schedule import Schedule
+from ex_coverage.science.errors import TrainingDiverged
+from ex_coverage.science.model import AutoencoderEnsemble, torch_threads
+from ex_coverage.science.regularizers import REGULARIZERS, Regularizer
+from ex_coverage.science.schedule import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -119,16 +119,27 @@ class EnsembleTrainingModule(L.LightningModule):
         # Step-major layouts so that each step reads one contiguous slice.
         self.register_buffer("batch_x", torch.stack([colours[d.indices] for d in drawn], dim=1), persistent=False)
         self.register_buffer(
-            "batch_labels", torch.stack([d.labels for d in drawn], dim=1).permute(0, 3, 1, 2).contiguous(), persistent=False
+            "batch_labels",
+            torch.stack([d.labels for d in drawn], dim=1).permute(0, 3, 1, 2).contiguous(),
+            persistent=False,
         )
-        self.register_buffer("validation_x", validation_colours.expand(len(seeds), -1, -1).contiguous(), persistent=False)
         self.register_buffer(
-            "validation_labels", torch.stack([validation_labels[name] for name in self.label_names]).unsqueeze(1).expand(-1, len(seeds), -1).contiguous(), persistent=False
+            "validation_x", validation_colours.expand(len(seeds), -1, -1).contiguous(), persistent=False
+        )
+        self.register_buffer(
+            "validation_labels",
+            torch.stack([validation_labels[name] for name in self.label_names])
+            .unsqueeze(1)
+            .expand(-1, len(seeds), -1)
+            .contiguous(),
+            persistent=False,
         )
         self.learning_rates = schedule.get("lr", 1e-3).tolist()
         self.reg_weights = [schedule.get(r.name, 1.0).tolist() for r in self.regularizers]
         self.history = torch.full((n_steps, len(seeds), 2 + len(self.regularizers)), float("nan"))
-        self.register_buffer("not_computed", torch.full((len(seeds),), float("nan")), persistent=False)  # a term with weight 0
+        self.register_buffer(
+            "not_computed", torch.full((len(seeds),), float("nan")), persistent=False
+        )  # a term with weight 0
         self.validation_records: list[dict[str, Any]] = []
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -234,7 +245,9 @@ def make_trainer(n_steps: int, config: TrainingConfig) -> L.Trainer:
     n_batches = len(StepBlocks(n_steps, config.steps_per_batch))
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no accelerator banner and tips per level
     if config.accelerator != "cpu":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, required by deterministic=True
+        os.environ.setdefault(
+            "CUBLAS_WORKSPACE_CONFIG", ":4096:8"
+        )  # deterministic cuBLAS, required by deterministic=True
     return L.Trainer(
         max_steps=n_steps,
         max_epochs=1,
@@ -278,7 +291,9 @@ def train_ensemble(
             torch.as_tensor(np.asarray(validation_colours), dtype=torch.float32),
             {k: torch.as_tensor(np.asarray(v)) for k, v in validation_labels.items()},
         )
-        make_trainer(n_steps, config).fit(module, train_dataloaders=StepBlocks(n_steps, config.steps_per_batch), val_dataloaders=[0])
+        make_trainer(n_steps, config).fit(
+            module, train_dataloaders=StepBlocks(n_steps, config.steps_per_batch), val_dataloaders=[0]
+        )
     wall = time.perf_counter() - start
     counted = labelled_steps(schedule)
     validation = pd.DataFrame(module.validation_records)
@@ -289,7 +304,9 @@ def train_ensemble(
                 seed=int(seed),
                 state_dict=module.ensemble.cpu().member_state_dict(member),
                 history=module.history_frame(member),
-                validation=validation[validation["seed"] == seed].reset_index(drop=True) if len(validation) else validation,
+                validation=validation[validation["seed"] == seed].reset_index(drop=True)
+                if len(validation)
+                else validation,
                 label_counts=count_labels(drawn[member], label_names, counted),
                 wall_time_s=wall / len(seeds),
             )

@@ -28,14 +28,13 @@ def hsv_to_rgb(hsv: FloatArray) -> NDArray[np.float64]:
     sector = np.floor(h).astype(int) % 6
     f = h - np.floor(h)
     p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
-    choices = [
-        np.stack(c, axis=-1)
-        for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))
-    ]
+    choices = [np.stack(c, axis=-1) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))]
     return np.select([(sector == k)[..., None] for k in range(6)], choices)
 
 
-def hsv_grid(hues: FloatArray, saturations: FloatArray, values: FloatArray) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+def hsv_grid(
+    hues: FloatArray, saturations: FloatArray, values: FloatArray
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """RGB colours of every (hue, saturation, value) combination, hue fastest.
 
     Returns ``(rgb, hsv)``, both ``(len(values) * len(saturations) * len(hues), 3)``:

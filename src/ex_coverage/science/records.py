@@ -9,12 +9,29 @@ from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import version
 from typing import Any
 
+import numpy as np
+
 from ex_coverage import __version__
-from ex_coverage.errors import StaleResultsError
-from ex_coverage.architecture import LAYERS
+from ex_coverage.science.architecture import LAYERS
+from ex_coverage.science.errors import StaleResultsError
 
 
-def run_configuration(coverage: float, seed: int, training: Mapping[str, Any], labels: Mapping[str, Any], grids: Mapping[str, Any], schedule_digest: str, schedule_length: int) -> dict[str, Any]:
+def level_namespace(coverage: float) -> str:
+    """``coverage_0p0015`` for 0.0015, ``coverage_0`` for 0: the name a coverage level's results are filed under
+    (its Kedro namespace)."""
+    text = np.format_float_positional(float(coverage), trim="-")
+    return "coverage_" + text.replace(".", "p")
+
+
+def run_configuration(
+    coverage: float,
+    seed: int,
+    training: Mapping[str, Any],
+    labels: Mapping[str, Any],
+    grids: Mapping[str, Any],
+    schedule_digest: str,
+    schedule_length: int,
+) -> dict[str, Any]:
     """Everything that determines a run's result, as plain JSON-able values."""
     return {
         "coverage": float(coverage),
@@ -35,9 +52,17 @@ def fingerprint(configuration: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(configuration, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def current_fingerprints(training: Mapping[str, Any], labels: Mapping[str, Any], grids: Mapping[str, Any], schedule_digest: str, schedule_length: int) -> Callable[[float, int], str]:
+def current_fingerprints(
+    training: Mapping[str, Any],
+    labels: Mapping[str, Any],
+    grids: Mapping[str, Any],
+    schedule_digest: str,
+    schedule_length: int,
+) -> Callable[[float, int], str]:
     """``(coverage, seed) -> fingerprint`` under the current configuration."""
-    return lambda coverage, seed: fingerprint(run_configuration(coverage, seed, training, labels, grids, schedule_digest, schedule_length))
+    return lambda coverage, seed: fingerprint(
+        run_configuration(coverage, seed, training, labels, grids, schedule_digest, schedule_length)
+    )
 
 
 def check_fresh(runs: Iterable[Mapping[str, Any]], current: Callable[[float, int], str]) -> None:
@@ -45,8 +70,6 @@ def check_fresh(runs: Iterable[Mapping[str, Any]], current: Callable[[float, int
     runs = list(runs)
     stale = [(r["coverage"], r["seed"]) for r in runs if r["fingerprint"] != current(r["coverage"], r["seed"])]
     if stale:
-        from ex_coverage.sweep import level_namespace
-
         raise StaleResultsError(
             f"{len(stale)} of {len(runs)} runs were trained with a different configuration than the current one "
             f"(parameters, schedule or project version changed): {', '.join(f'coverage {c:g} seed {s}' for c, s in stale)} "

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from ex_coverage.architecture import LATENT_COLUMNS, RECONSTRUCTION_COLUMNS  # noqa: E402
-from ex_coverage.metrics import Thresholds  # noqa: E402
+from ex_coverage.science.architecture import LATENT_COLUMNS, RECONSTRUCTION_COLUMNS
+from ex_coverage.science.metrics import Thresholds
 
 #: Latent projections of the seed notebook: (horizontal dim, vertical dim, depth dim).
 PROJECTIONS = ((1, 0, 2), (1, 2, 0), (3, 2, 0))
@@ -31,6 +29,13 @@ METRIC_PANELS = (
 LOG_METRICS = {"mse_median", "mse_max", "offplane_mean", "offplane_max"}
 
 
+def _subplots(nrows: int = 1, ncols: int = 1, **kwargs) -> tuple[Figure, Any]:
+    """A new figure and its axes, made without pyplot so that no global backend is switched or kept."""
+    figsize = kwargs.pop("figsize", None)
+    figure = Figure(figsize=figsize)
+    return figure, figure.subplots(nrows, ncols, **kwargs)
+
+
 def plot_colour_patches(latents: pd.DataFrame, hsv_coarse: pd.DataFrame, title: str) -> Figure:
     """True vs reconstructed colours on the coarse HSV grid: outer square = reconstruction, inner = truth."""
     grid = latents[latents["grid"] == "hsv_grid_coarse"].reset_index(drop=True)
@@ -38,7 +43,7 @@ def plot_colour_patches(latents: pd.DataFrame, hsv_coarse: pd.DataFrame, title: 
     shape = (len(vals), len(sats), len(hues), 3)
     truth = grid[["r", "g", "b"]].to_numpy().reshape(shape)
     recon = grid[RECONSTRUCTION_COLUMNS].to_numpy().reshape(shape)
-    figure, axes = plt.subplots(1, len(sats), figsize=(3.2 * len(sats), 2.2), squeeze=False)
+    figure, axes = _subplots(1, len(sats), figsize=(3.2 * len(sats), 2.2), squeeze=False)
     for k, ax in enumerate(axes[0]):
         image = np.repeat(np.repeat(recon[::-1, k], 4, axis=0), 4, axis=1)
         inner = np.repeat(np.repeat(truth[::-1, k], 2, axis=0), 2, axis=1)
@@ -57,7 +62,7 @@ def plot_colour_patches(latents: pd.DataFrame, hsv_coarse: pd.DataFrame, title: 
 
 def plot_error_profile(profile: pd.DataFrame, title: str) -> Figure:
     """Reconstruction error along hue, saturation and value (mean and max over the other two axes)."""
-    figure, axes = plt.subplots(1, 3, figsize=(12, 3), sharey=True)
+    figure, axes = _subplots(1, 3, figsize=(12, 3), sharey=True)
     for ax, axis in zip(axes, ("hue", "saturation", "value")):
         part = profile[profile["axis"] == axis]
         ax.plot(part["position"], part["mse_mean"], label="mean")
@@ -70,7 +75,9 @@ def plot_error_profile(profile: pd.DataFrame, title: str) -> Figure:
     return figure
 
 
-def splat_points(x: np.ndarray, y: np.ndarray, depth: np.ndarray, colours: np.ndarray, size: int = 240, radius: int = 2) -> np.ndarray:
+def splat_points(
+    x: np.ndarray, y: np.ndarray, depth: np.ndarray, colours: np.ndarray, size: int = 240, radius: int = 2
+) -> np.ndarray:
     """Render points in [-1.1, 1.1]² as discs on an RGBA image, nearer (larger ``depth``) drawn over farther.
 
     Far faster than a matplotlib scatter of thousands of individually coloured dots.
@@ -89,13 +96,15 @@ def splat_points(x: np.ndarray, y: np.ndarray, depth: np.ndarray, colours: np.nd
     return image
 
 
-def draw_latent_projection(ax, latents: pd.DataFrame, dims: tuple[int, int, int], size: int = 240, radius: int = 2) -> None:
+def draw_latent_projection(
+    ax, latents: pd.DataFrame, dims: tuple[int, int, int], size: int = 240, radius: int = 2
+) -> None:
     """Unit latents on two dims, each dot in its own colour, the near hemisphere (third dim) on top."""
     z = latents[LATENT_COLUMNS].to_numpy()
     colours = latents[["r", "g", "b"]].to_numpy().clip(0, 1)
     image = splat_points(z[:, dims[0]], z[:, dims[1]], z[:, dims[2]], colours, size, radius)
     ax.imshow(image, extent=(-1.1, 1.1, -1.1, 1.1), interpolation="nearest")
-    ax.add_patch(plt.Circle((0, 0), 1.0, fill=False, lw=0.6, color="0.6"))
+    ax.add_patch(Circle((0, 0), 1.0, fill=False, lw=0.6, color="0.6"))
     ax.set_xlim(-1.1, 1.1)
     ax.set_ylim(-1.1, 1.1)
     ax.set_aspect("equal")
@@ -106,7 +115,7 @@ def draw_latent_projection(ax, latents: pd.DataFrame, dims: tuple[int, int, int]
 def plot_latent_projections(latents: pd.DataFrame, title: str) -> Figure:
     """The fine RGB grid's latents as three 2-D projections of the sphere (dims (1,0), (1,2), (3,2))."""
     rgb = latents[latents["grid"] == "rgb_grid_fine"]
-    figure, axes = plt.subplots(1, len(PROJECTIONS), figsize=(10, 3.6))
+    figure, axes = _subplots(1, len(PROJECTIONS), figsize=(10, 3.6))
     for ax, dims in zip(axes, PROJECTIONS):
         draw_latent_projection(ax, rgb, dims)
         ax.set_title(f"z{dims[0]} → , z{dims[1]} ↑", fontsize=9)
@@ -117,7 +126,9 @@ def plot_latent_projections(latents: pd.DataFrame, title: str) -> Figure:
 def plot_latent_overview(latents_by_level: Mapping[float, pd.DataFrame], seed: int) -> Figure:
     """Every coverage level's latent projections side by side (columns = levels, rows = projections)."""
     levels = sorted(latents_by_level)
-    figure, axes = plt.subplots(len(PROJECTIONS), len(levels), figsize=(1.9 * len(levels), 1.9 * len(PROJECTIONS)), squeeze=False)
+    figure, axes = _subplots(
+        len(PROJECTIONS), len(levels), figsize=(1.9 * len(levels), 1.9 * len(PROJECTIONS)), squeeze=False
+    )
     for column, coverage in enumerate(levels):
         rgb = latents_by_level[coverage]
         rgb = rgb[rgb["grid"] == "rgb_grid_fine"]
@@ -151,13 +162,20 @@ def _coverage_axis(ax, levels: Sequence[float], zero_at: float) -> None:
 
 def plot_metric_panels(runs: pd.DataFrame, summary: pd.DataFrame, thresholds: Thresholds) -> Figure:
     """One panel per metric against coverage: per-seed points, median line, IQR band, pass threshold."""
-    figure, axes = plt.subplots(2, 4, figsize=(16, 7.5))
+    figure, axes = _subplots(2, 4, figsize=(16, 7.5))
     levels = summary["coverage"].to_numpy()
     level_x, zero_at = _coverage_positions(levels)
     run_x, _ = _coverage_positions(runs["coverage"])
     run_x = run_x * np.exp(np.random.default_rng(0).uniform(-0.08, 0.08, len(runs)))  # jitter seeds apart
     for ax, (column, label, limits) in zip(axes.ravel(), METRIC_PANELS):
-        ax.scatter(run_x, runs[column], s=12, alpha=0.6, c=np.where(runs["effective"], "tab:green", "tab:red"), label="runs (green = effective)")
+        ax.scatter(
+            run_x,
+            runs[column],
+            s=12,
+            alpha=0.6,
+            c=np.where(runs["effective"], "tab:green", "tab:red"),
+            label="runs (green = effective)",
+        )
         ax.plot(level_x, summary[f"{column}_median"], color="k", lw=1.5, label="median")
         ax.fill_between(level_x, summary[f"{column}_q1"], summary[f"{column}_q3"], color="0.5", alpha=0.25, label="IQR")
         for attribute in limits:
@@ -177,7 +195,7 @@ def plot_metric_panels(runs: pd.DataFrame, summary: pd.DataFrame, thresholds: Th
 
 def plot_pass_rate(summary: pd.DataFrame, min_pass_rate: float, critical: float | None) -> Figure:
     """Fraction of effective runs per level with Wilson 95 % intervals, the required rate, and c*."""
-    figure, ax = plt.subplots(figsize=(7, 4))
+    figure, ax = _subplots(figsize=(7, 4))
     levels = summary["coverage"].to_numpy()
     x, zero_at = _coverage_positions(levels)
     rate = summary["pass_rate"].to_numpy()
@@ -185,7 +203,11 @@ def plot_pass_rate(summary: pd.DataFrame, min_pass_rate: float, critical: float 
     ax.errorbar(x, rate, yerr=errors, fmt="o-", capsize=4, label="pass rate (Wilson 95 %)")
     ax.axhline(min_pass_rate, color="tab:blue", ls="--", label=f"required {min_pass_rate:g}")
     if critical is not None:
-        ax.axvline(_coverage_positions([critical])[0][0] if critical > 0 else zero_at, color="tab:green", label=f"c* = {critical:g}")
+        ax.axvline(
+            _coverage_positions([critical])[0][0] if critical > 0 else zero_at,
+            color="tab:green",
+            label=f"c* = {critical:g}",
+        )
     _coverage_axis(ax, levels, zero_at)
     ax.set_ylim(-0.05, 1.05)
     ax.set_ylabel("fraction of seeds effective (M1–M4)")

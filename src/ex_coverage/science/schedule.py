@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from ex_coverage.science.errors import ExCoverageError
+
 RESERVED_COLUMNS = ("STEP", "PHASE", "ACTION")
 SPACES = ("linear", "log")
 INTERPOLATORS = ("minjerk", "linear", "step-end", "step")
@@ -28,7 +31,7 @@ _OFFSET = re.compile(r"^([+-])(\d+)$")
 _FRACTION = re.compile(r"^([+-])(\d*\.\d*)$")
 
 
-class ScheduleError(ValueError):
+class ScheduleError(ExCoverageError, ValueError):
     """The schedule file is malformed; the message names the file, row and column."""
 
 
@@ -75,7 +78,7 @@ def _where(source: str, row: int | None = None, column: str | None = None) -> st
 def _resolve_steps(cells: list[str], source: str) -> list[int]:
     """Resolve anchors and relative steps in file order (SPEC §5)."""
     anchors: list[int | None] = []
-    for i, cell in enumerate(cells):
+    for cell in cells:
         anchors.append(int(cell) if _INTEGER.match(cell) else None)
     resolved = []
     for i, cell in enumerate(cells):
@@ -115,7 +118,9 @@ def _parse_header(column: str, source: str) -> tuple[str, str, str]:
     if not name or len(rest) > 2:
         raise ScheduleError(f"{_where(source, 1, column)}: header must be name[:space[:interpolator]]")
     if space not in SPACES:
-        raise ScheduleError(f"{_where(source, 1, column)}: unknown space {space!r} (expected one of {', '.join(SPACES)})")
+        raise ScheduleError(
+            f"{_where(source, 1, column)}: unknown space {space!r} (expected one of {', '.join(SPACES)})"
+        )
     if interpolator not in INTERPOLATORS:
         raise ScheduleError(
             f"{_where(source, 1, column)}: unknown interpolator {interpolator!r} "
@@ -124,7 +129,9 @@ def _parse_header(column: str, source: str) -> tuple[str, str, str]:
     return name, space, interpolator
 
 
-def interpolate(steps: NDArray, values: NDArray, length: int, easing: str = "minjerk", log_space: bool = False) -> NDArray[np.float64]:
+def interpolate(
+    steps: NDArray, values: NDArray, length: int, easing: str = "minjerk", log_space: bool = False
+) -> NDArray[np.float64]:
     """Per-step values from keyframes ``(steps[k], values[k])``, steps strictly increasing."""
     values = np.log(values) if log_space else np.asarray(values, dtype=np.float64)
     t = np.arange(length, dtype=np.float64)
@@ -149,9 +156,11 @@ def parse_schedule(frame: pd.DataFrame, source: str = "dopesheet") -> Schedule:
     cells = [c.strip() for c in frame["STEP"]]
     steps = _resolve_steps(cells, source)
     order = sorted(range(len(steps)), key=lambda i: steps[i])
-    for a, b in zip(order[:-1], order[1:]):
+    for a, b in itertools.pairwise(order):
         if steps[a] == steps[b]:
-            raise ScheduleError(f"{_where(source, b + 2, 'STEP')}: resolves to step {steps[b]}, the same as row {a + 2}")
+            raise ScheduleError(
+                f"{_where(source, b + 2, 'STEP')}: resolves to step {steps[b]}, the same as row {a + 2}"
+            )
     length = steps[order[-1]] + 1
 
     values = {}

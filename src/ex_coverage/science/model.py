@@ -16,8 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ex_coverage.architecture import LATENT_DIM, LAYERS
-
+from ex_coverage.science.architecture import LATENT_DIM, LAYERS
 
 
 class ColourAutoencoder(nn.Module):

@@ -11,9 +11,10 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from ex_coverage.architecture import LATENT_COLUMNS, RECONSTRUCTION_COLUMNS
-from ex_coverage.metrics import score_latents
-from ex_coverage.model import ColourAutoencoder, load_autoencoder, torch_threads
+from ex_coverage.science.architecture import LATENT_COLUMNS, RECONSTRUCTION_COLUMNS
+from ex_coverage.science.metrics import score_latents
+from ex_coverage.science.model import ColourAutoencoder, load_autoencoder, torch_threads
+
 #: Grids whose latents and reconstructions are kept for every run (the fine HSV grid is scored, not kept).
 KEPT_GRIDS = ("hue_ring", "hsv_grid_coarse", "rgb_grid_fine")
 

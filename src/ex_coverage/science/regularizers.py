@@ -13,8 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ex_coverage.architecture import ANCHOR
-
+from ex_coverage.science.architecture import ANCHOR
 
 
 def anchor_loss(z: Tensor, anchor: tuple[float, ...] = ANCHOR) -> Tensor:

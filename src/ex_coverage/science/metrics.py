@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from ex_coverage.architecture import ANCHOR
-from ex_coverage.errors import ConfigurationError
+from ex_coverage.science.architecture import ANCHOR
+from ex_coverage.science.errors import ConfigurationError
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -35,7 +36,9 @@ class Thresholds:
     def from_params(cls, params: Mapping[str, Any]) -> Thresholds:
         unknown = set(params) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ConfigurationError(f"reporting.thresholds: unknown keys {sorted(unknown)} (known: {sorted(cls.__dataclass_fields__)})")
+            raise ConfigurationError(
+                f"reporting.thresholds: unknown keys {sorted(unknown)} (known: {sorted(cls.__dataclass_fields__)})"
+            )
         return cls(**params)
 
     def to_dict(self) -> dict[str, float]:
@@ -131,7 +134,9 @@ class CriticalCoverage:
         return asdict(self)
 
 
-def critical_coverage(coverages: Sequence[float], pass_rates: Sequence[float], min_pass_rate: float, samples_per_run: int) -> CriticalCoverage:
+def critical_coverage(
+    coverages: Sequence[float], pass_rates: Sequence[float], min_pass_rate: float, samples_per_run: int
+) -> CriticalCoverage:
     """c* = the smallest coverage such that it and every higher level have pass rate ≥ ``min_pass_rate``."""
     order = np.argsort(coverages)
     levels = np.asarray(coverages, dtype=np.float64)[order]
@@ -152,7 +157,14 @@ def summarise_levels(runs: pd.DataFrame, metric_columns: Sequence[str]) -> pd.Da
     for coverage, group in runs.groupby("coverage", sort=True):
         n, k = len(group), int(group["effective"].sum())
         low, high = wilson_interval(k, n)
-        row = {"coverage": coverage, "runs": n, "effective_runs": k, "pass_rate": k / n, "pass_rate_low": low, "pass_rate_high": high}
+        row = {
+            "coverage": coverage,
+            "runs": n,
+            "effective_runs": k,
+            "pass_rate": k / n,
+            "pass_rate_low": low,
+            "pass_rate_high": high,
+        }
         row["realised_coverage"] = float(group["realised_coverage"].median())
         for column in metric_columns:
             q1, median, q3 = np.percentile(group[column].astype(float), [25, 50, 75])

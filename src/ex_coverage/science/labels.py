@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ex_coverage.colour import LABEL_SHAPES
+from ex_coverage.science.colour import LABEL_SHAPES
+from ex_coverage.science.errors import ExCoverageError
 
 LabelSpec = Mapping[str, Mapping[str, Any]]
 
@@ -21,7 +22,7 @@ LabelSpec = Mapping[str, Mapping[str, Any]]
 MAX_MULTIPLIER = 1e15
 
 
-class CoverageError(ValueError):
+class CoverageError(ExCoverageError, ValueError):
     """A requested label coverage cannot be produced by any multiplier."""
 
 
@@ -86,9 +87,7 @@ def solve_multiplier(target: float, base: Mapping[str, NDArray]) -> LabelMultipl
         low, high = high, high * 2.0
         if high > MAX_MULTIPLIER:
             reachable = coverage_at(base, MAX_MULTIPLIER)
-            raise CoverageError(
-                f"coverage {target!r} is not reachable: the label shapes give at most {reachable:.6g}"
-            )
+            raise CoverageError(f"coverage {target!r} is not reachable: the label shapes give at most {reachable:.6g}")
     while high - low > 1e-12 * high:
         mid = 0.5 * (low + high)
         if coverage_at(base, mid) < target:

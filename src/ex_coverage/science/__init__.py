@@ -1,0 +1,8 @@
+"""The science of ex_coverage, with no Kedro in it.
+
+Colour data and label shapes, the coverage solver, the schedule, the model and its regularizers, the
+training loop, the metrics, the intervention test, the estimate and the figures: plain typed
+modules that the Kedro side (``ex_coverage.pipelines``, datasets, hooks, runner, CLI) calls, and
+that notebooks and tests can import on their own. A test checks that importing any of them loads
+no ``kedro`` module.
+"""

@@ -1,0 +1,23 @@
+"""The one base class of this project's own errors: problems a researcher can cause with inputs.
+
+Every error that names a file, key, row or run derives from :class:`ExCoverageError`; the CLI shows
+these as one ``Error: ...`` line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+
+class ExCoverageError(Exception):
+    """Base class: the message alone tells the researcher what to fix."""
+
+
+class ConfigurationError(ExCoverageError, ValueError):
+    """A parameter is invalid; the message names the file or key and the allowed values."""
+
+
+class TrainingDiverged(ExCoverageError, RuntimeError):
+    """A loss term became non-finite; the message names the term, the step and the seed."""
+
+
+class StaleResultsError(ExCoverageError, RuntimeError):
+    """Results were produced by a configuration other than the current one."""
