@@ -121,3 +121,34 @@ def test_summary_pass_rates_and_quartiles():
 def test_unknown_threshold_key_is_refused():
     with pytest.raises(ValueError, match="unknown keys"):
         Thresholds.from_params({"anchor_cos": 0.9})
+
+
+def test_metric_names_come_from_one_definition():
+    """Scores, the run table, the level summary and the metric figure all use METRIC_COLUMNS by name."""
+    from ex_coverage.pipelines.reporting.nodes import RUN_COLUMNS, summarise_sweep
+    from ex_coverage.science.metrics import METRIC_COLUMNS, METRICS
+    from ex_coverage.science.plots import METRIC_PANELS
+
+    z = ring(2 * np.pi * HUES)
+    assert list(score_latents(z[0], z, GOOD_MSE)) == list(METRIC_COLUMNS)
+    assert [column for column, _, _ in METRIC_PANELS] == list(METRIC_COLUMNS)
+    assert set(METRIC_COLUMNS) <= set(RUN_COLUMNS)
+    assert [f"pass_{criterion}" for criterion in METRICS] == [
+        k for k in passes(score_latents(z[0], z, GOOD_MSE), Thresholds()) if k.startswith("pass_")
+    ]
+    runs = pd.DataFrame(
+        [
+            {
+                "coverage": 0.0,
+                "seed": s,
+                "realised_coverage": 0.0,
+                "effective": True,
+                **score_latents(z[0], z, GOOD_MSE),
+            }
+            for s in range(3)
+        ]
+    )
+    runs = runs[list(reversed(runs.columns))]  # column positions must not matter
+    summary = summarise_sweep(runs)
+    assert summary["anchor_cos_median"].iloc[0] == pytest.approx(1.0)
+    assert {f"{m}_{q}" for m in METRIC_COLUMNS for q in ("median", "q1", "q3")} <= set(summary.columns)

@@ -18,6 +18,17 @@ from numpy.typing import NDArray
 from ex_coverage.science.architecture import ANCHOR
 from ex_coverage.science.errors import ConfigurationError
 
+#: The metric values of one run, per criterion (SPEC §8): the one definition of their names and order.
+#: Run tables, level summaries and figures take their metric columns from here.
+METRICS: dict[str, tuple[str, ...]] = {
+    "m1": ("anchor_cos",),
+    "m2": ("offplane_mean", "offplane_max"),
+    "m3": ("winding", "monotone_fraction", "sextant_max_dev_deg"),
+    "m4": ("mse_median", "mse_max"),
+}
+#: Every metric column, in criterion order.
+METRIC_COLUMNS: tuple[str, ...] = tuple(name for names in METRICS.values() for name in names)
+
 
 @dataclass(frozen=True)
 class Thresholds:

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ex_coverage.science.metrics import Thresholds, critical_coverage, passes, summarise_levels
+from ex_coverage.science.metrics import METRIC_COLUMNS, Thresholds, critical_coverage, passes, summarise_levels
 from ex_coverage.science.plots import (
     plot_colour_patches,
     plot_error_profile,
@@ -19,11 +19,7 @@ from ex_coverage.science.plots import (
 from ex_coverage.science.records import check_fresh, current_fingerprints
 from ex_coverage.science.schedule import Schedule
 
-RUN_COLUMNS = [
-    "coverage", "seed", "multiplier", "realised_coverage", "anchor_cos", "offplane_mean", "offplane_max",
-    "winding", "monotone_fraction", "sextant_max_dev_deg", "mse_median", "mse_max", "effective",
-]  # fmt: skip
-METRIC_COLUMNS = RUN_COLUMNS[4:12]
+RUN_COLUMNS = ["coverage", "seed", "multiplier", "realised_coverage", *METRIC_COLUMNS, "effective"]
 
 
 def build_run_table(
