@@ -86,3 +86,21 @@ def test_the_tiny_sweep_writes_and_reads_through_memory_urls(remote_sweep):
     thresholds = catalog.load("params:reporting")["thresholds"]
     summary, critical = catalog.load("coverage_summary"), catalog.load("critical_coverage")
     assert catalog.load("report") == write_report(summary, critical, thresholds, runs)
+
+
+def test_dask_workers_need_the_shared_project_folder_only_for_local_files(tmp_path, monkeypatch):
+    from kedro.io import DataCatalog
+    from kedro.pipeline import Pipeline, node
+
+    from ex_coverage.datasets import AtomicJSONDataset, AtomicParquetDataset
+    from ex_coverage.runner import DaskRunner
+
+    monkeypatch.chdir(tmp_path)
+    pipeline = Pipeline([node(lambda table, p: table, ["table", "params:x"], "record", name="n")])
+    table = AtomicParquetDataset(filepath="memory:///bucket/table.parquet")
+    remote = DataCatalog({"table": table, "record": AtomicJSONDataset(filepath="memory:///bucket/r.json")})
+    local = DataCatalog({"table": table, "record": AtomicJSONDataset(filepath="data/r.json")})
+    for catalog in (remote, local):
+        catalog["params:x"] = 1
+    assert DaskRunner._shared_folder(pipeline, remote) is None
+    assert DaskRunner._shared_folder(pipeline, local) == str(tmp_path)
