@@ -22,7 +22,7 @@ def ring(angles, offplane=0.0):
 
 
 def verdict(z_ring, mse=GOOD_MSE):
-    return passes(score_latents(z_ring[0], z_ring, mse), Thresholds())
+    return passes({**score_latents(z_ring[0], z_ring, mse), "suppression_r2": 1.0}, Thresholds())
 
 
 def test_perfect_wheel_passes_everything():
@@ -121,3 +121,19 @@ def test_summary_pass_rates_and_quartiles():
 def test_unknown_threshold_key_is_refused():
     with pytest.raises(ValueError, match="unknown keys"):
         Thresholds.from_params({"anchor_cos": 0.9})
+
+
+def test_summary_rates_of_every_classification():
+    runs = pd.DataFrame(
+        {
+            "coverage": [0.1] * 4,
+            "structured": [True, True, True, False],
+            "controllable": [True, False, False, False],
+            "effective": [True, False, False, False],
+            "realised_coverage": 0.1,
+        }
+    )
+    row = summarise_levels(runs, []).iloc[0]
+    assert (row["structured_runs"], row["structured_rate"], row["controllable_rate"]) == (3, 0.75, 0.25)
+    assert (row["structured_rate_low"], row["structured_rate_high"]) == pytest.approx(wilson_interval(3, 4))
+    assert row["pass_rate"] == 0.25 and "effective_rate" not in row

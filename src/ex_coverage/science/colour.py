@@ -64,3 +64,22 @@ def vibrancy(rgb: FloatArray) -> NDArray[np.float64]:
 
 
 LABEL_SHAPES = {"redness": redness, "vibrancy": vibrancy}
+
+
+def rgb_to_hsv(rgb: FloatArray) -> NDArray[np.float64]:
+    """Convert ``(..., 3)`` RGB colours in [0, 1] to HSV in [0, 1] (the usual conversion, as :mod:`colorsys`).
+
+    Greys get hue 0 and saturation 0; black gets saturation 0.
+    """
+    rgb = np.asarray(rgb, dtype=np.float64)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    v = rgb.max(axis=-1)
+    span = v - rgb.min(axis=-1)
+    s = np.divide(span, v, out=np.zeros_like(v), where=v > 0)
+    safe = np.where(span > 0, span, 1.0)
+    h = np.select(
+        [span == 0, v == r, v == g],
+        [0.0, (g - b) / safe, 2.0 + (b - r) / safe],
+        4.0 + (r - g) / safe,
+    )
+    return np.stack([np.mod(h / 6.0, 1.0), s, v], axis=-1)

@@ -18,10 +18,17 @@ from numpy.typing import NDArray
 from ex_coverage.science.architecture import ANCHOR
 from ex_coverage.science.errors import ConfigurationError
 
+#: Per-run pass/fail of each metric (SPEC §8).
+METRIC_CRITERIA = ("pass_m1", "pass_m2", "pass_m3", "pass_m4", "pass_m5")
+#: Per-run classifications: ``structured`` (M1–M4), ``controllable`` (M5), ``effective`` (both).
+CLASSIFICATIONS = ("structured", "controllable", "effective")
+#: Every boolean column :func:`passes` gives, in order: the one list of criteria reporting iterates over.
+CRITERIA = METRIC_CRITERIA + CLASSIFICATIONS
+
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Pass criteria of M1–M4 (SPEC §8); the defaults are the spec's."""
+    """Pass criteria of M1–M5 (SPEC §8); the defaults are the spec's."""
 
     anchor_cos_min: float = 0.95
     offplane_mean_max: float = 0.10
@@ -31,6 +38,7 @@ class Thresholds:
     sextant_max_dev_deg: float = 30.0
     mse_median_max: float = 1e-4
     mse_max_max: float = 5e-3
+    suppression_r2_min: float = 0.9
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Thresholds:
@@ -98,7 +106,7 @@ def score_latents(z_red: NDArray, z_ring: NDArray, mse: NDArray) -> dict[str, fl
 
 
 def passes(scores: Mapping[str, float], thresholds: Thresholds) -> dict[str, bool]:
-    """Pass/fail of M1–M4 and ``effective`` (all four) for one run's scores."""
+    """Pass/fail of M1–M5 and the classifications :data:`CLASSIFICATIONS` for one run's scores (keys: :data:`CRITERIA`)."""
     t = thresholds
     m1 = scores["anchor_cos"] >= t.anchor_cos_min
     m2 = scores["offplane_mean"] <= t.offplane_mean_max and scores["offplane_max"] <= t.offplane_max_max
@@ -108,7 +116,9 @@ def passes(scores: Mapping[str, float], thresholds: Thresholds) -> dict[str, boo
         and scores["sextant_max_dev_deg"] <= t.sextant_max_dev_deg
     )
     m4 = scores["mse_median"] <= t.mse_median_max and scores["mse_max"] <= t.mse_max_max
-    return {"pass_m1": m1, "pass_m2": m2, "pass_m3": m3, "pass_m4": m4, "effective": m1 and m2 and m3 and m4}
+    m5 = scores["suppression_r2"] >= t.suppression_r2_min
+    structured = m1 and m2 and m3 and m4
+    return dict(zip(CRITERIA, (m1, m2, m3, m4, m5, structured, m5, structured and m5), strict=True))
 
 
 def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -151,8 +161,15 @@ def critical_coverage(
     return CriticalCoverage(float(levels[first]), below, float(levels[first]) * samples_per_run)
 
 
-def summarise_levels(runs: pd.DataFrame, metric_columns: Sequence[str]) -> pd.DataFrame:
-    """Per coverage level: runs, passes, pass rate with Wilson 95 % bounds, and median/IQR of each metric."""
+def summarise_levels(
+    runs: pd.DataFrame, metric_columns: Sequence[str], criteria: Sequence[str] = CLASSIFICATIONS
+) -> pd.DataFrame:
+    """Per coverage level: runs, passes, pass rates with Wilson 95 % bounds, and median/IQR of each metric.
+
+    ``effective`` gets ``effective_runs``, ``pass_rate``, ``pass_rate_low`` and ``pass_rate_high``; every other
+    criterion in ``criteria`` that ``runs`` has gets ``<name>_runs``, ``<name>_rate``, ``<name>_rate_low`` and
+    ``<name>_rate_high``.
+    """
     rows = []
     for coverage, group in runs.groupby("coverage", sort=True):
         n, k = len(group), int(group["effective"].sum())
@@ -165,6 +182,12 @@ def summarise_levels(runs: pd.DataFrame, metric_columns: Sequence[str]) -> pd.Da
             "pass_rate_low": low,
             "pass_rate_high": high,
         }
+        for name in criteria:
+            if name == "effective" or name not in group:
+                continue
+            passed = int(group[name].sum())
+            row[f"{name}_runs"], row[f"{name}_rate"] = passed, passed / n
+            row[f"{name}_rate_low"], row[f"{name}_rate_high"] = wilson_interval(passed, n)
         row["realised_coverage"] = float(group["realised_coverage"].median())
         for column in metric_columns:
             q1, median, q3 = np.percentile(group[column].astype(float), [25, 50, 75])
