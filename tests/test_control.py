@@ -9,20 +9,18 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from ex_coverage.science.colour import rgb_to_hsv
+from ex_coverage.science.colour import named_colours, rgb_to_hsv
 from ex_coverage.science.control import (
     ablated_latent,
     cube_errors,
     evaluate_control,
     evaluation_cube,
-    named_colours,
-    r_squared,
     reconstructions,
     similarity_to_red,
     suppress,
     suppression_target,
 )
-from ex_coverage.science.metrics import Thresholds, passes
+from ex_coverage.science.metrics import Thresholds, passes, r_squared
 from ex_coverage.science.model import ColourAutoencoder
 
 

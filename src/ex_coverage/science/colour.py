@@ -5,6 +5,8 @@ Every grid is an ``(N, 3)`` float32 array of RGB colours in [0, 1].
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -64,6 +66,25 @@ def vibrancy(rgb: FloatArray) -> NDArray[np.float64]:
 
 
 LABEL_SHAPES = {"redness": redness, "vibrancy": vibrancy}
+
+#: The 12 named hues at 30° steps (s = v = 1), starting at red.
+NAMED_HUES = (
+    "red", "orange", "yellow", "chartreuse", "green", "spring green",
+    "cyan", "azure", "blue", "violet", "magenta", "rose",
+)  # fmt: skip
+#: The values of the 5 named greys (s = 0).
+GREY_VALUES = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+@cache
+def named_colours() -> tuple[tuple[str, ...], NDArray[np.float32]]:
+    """Names and RGB of the 12 named hues (s = v = 1) and the 5 greys ``grey v=<v>``."""
+    hues = hsv_to_rgb(np.stack([np.arange(12) / 12, np.ones(12), np.ones(12)], axis=-1))
+    greys = np.repeat(np.asarray(GREY_VALUES)[:, None], 3, axis=1)
+    names = NAMED_HUES + tuple(f"grey v={v:g}" for v in GREY_VALUES)
+    rgb = np.concatenate([hues, greys]).astype(np.float32)
+    rgb.flags.writeable = False
+    return names, rgb
 
 
 def rgb_to_hsv(rgb: FloatArray) -> NDArray[np.float64]:

@@ -24,17 +24,11 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from ex_coverage.science.architecture import ANCHOR
-from ex_coverage.science.colour import FloatArray, hsv_to_rgb, rgb_grid, rgb_to_hsv
+from ex_coverage.science.colour import FloatArray, named_colours, rgb_grid, rgb_to_hsv
+from ex_coverage.science.metrics import r_squared
 
 #: Steps per RGB axis of the evaluation cube (8³ = 512 colours).
 CUBE_STEPS = 8
-#: The 12 named hues at 30° steps (s = v = 1), starting at red.
-NAMED_HUES = (
-    "red", "orange", "yellow", "chartreuse", "green", "spring green",
-    "cyan", "azure", "blue", "violet", "magenta", "rose",
-)  # fmt: skip
-#: The values of the 5 named greys (s = 0).
-GREY_VALUES = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: Interventions on the latent, each with its own column of per-colour error.
 INTERVENTIONS = ("none", "suppressed", "ablated")
 
@@ -52,17 +46,6 @@ def evaluation_cube() -> NDArray[np.float32]:
     cube = rgb_grid(CUBE_STEPS)
     cube.flags.writeable = False
     return cube
-
-
-@cache
-def named_colours() -> tuple[tuple[str, ...], NDArray[np.float32]]:
-    """Names and RGB of the 12 named hues (s = v = 1) and the 5 greys ``grey v=<v>``."""
-    hues = hsv_to_rgb(np.stack([np.arange(12) / 12, np.ones(12), np.ones(12)], axis=-1))
-    greys = np.repeat(np.asarray(GREY_VALUES)[:, None], 3, axis=1)
-    names = NAMED_HUES + tuple(f"grey v={v:g}" for v in GREY_VALUES)
-    rgb = np.concatenate([hues, greys]).astype(np.float32)
-    rgb.flags.writeable = False
-    return names, rgb
 
 
 def similarity_to_red(rgb: FloatArray) -> NDArray[np.float64]:
@@ -134,16 +117,6 @@ def colour_mse(rgb: FloatArray, reconstruction: FloatArray) -> NDArray[np.float6
     """Per-colour mean squared error over the three channels."""
     diff = np.asarray(reconstruction, dtype=np.float64) - np.asarray(rgb, dtype=np.float64)
     return (diff**2).mean(axis=-1)
-
-
-def r_squared(error: FloatArray, target: FloatArray) -> float:
-    """Squared Pearson correlation of ``error`` and ``target``; 0 when either is constant (nothing to explain)."""
-    e = np.asarray(error, dtype=np.float64) - np.mean(error)
-    t = np.asarray(target, dtype=np.float64) - np.mean(target)
-    denominator = float((e @ e) * (t @ t))
-    if denominator <= 0.0 or not np.isfinite(denominator):
-        return 0.0
-    return float((e @ t) ** 2 / denominator)
 
 
 @dataclass

@@ -92,6 +92,16 @@ def wheel_order(z_ring: NDArray) -> dict[str, float]:
     }
 
 
+def r_squared(error: NDArray | Sequence[float], target: NDArray | Sequence[float]) -> float:
+    """Squared Pearson correlation of ``error`` and ``target``; 0 when either is constant (nothing to explain)."""
+    e = np.asarray(error, dtype=np.float64) - np.mean(error)
+    t = np.asarray(target, dtype=np.float64) - np.mean(target)
+    denominator = float((e @ e) * (t @ t))
+    if denominator <= 0.0 or not np.isfinite(denominator):
+        return 0.0
+    return float((e @ t) ** 2 / denominator)
+
+
 def score_latents(z_red: NDArray, z_ring: NDArray, mse: NDArray) -> dict[str, float]:
     """All metric values of one run from its red latent, hue-ring latents and per-colour MSE on the fine HSV grid."""
     energy = offplane_energy(z_ring)
