@@ -128,24 +128,32 @@ class ControlEvaluation:
     named: pd.DataFrame  # colour, r, g, b, similarity, mse_none, mse_suppressed, delta
 
 
+def _error_columns(model: Codec, rgb: NDArray[np.float32]) -> dict[str, NDArray]:
+    """Columns of :func:`cube_errors` for ``rgb``, from one forward pass per intervention."""
+    similarity = similarity_to_red(rgb)
+    columns = {"r": rgb[:, 0], "g": rgb[:, 1], "b": rgb[:, 2], "similarity": similarity, "target": similarity**2}
+    for name, y in reconstructions(model, rgb).items():
+        columns[f"mse_{name}"] = colour_mse(rgb, y)
+    return columns
+
+
+def _named_table(columns: dict[str, NDArray]) -> pd.DataFrame:
+    names = named_colours()[0]
+    keep = ("r", "g", "b", "similarity", "mse_none", "mse_suppressed")
+    table = {"colour": list(names), **{k: columns[k] for k in keep}}
+    table["delta"] = columns["mse_suppressed"] - columns["mse_none"]
+    return pd.DataFrame(table)
+
+
 def cube_errors(model: Codec, rgb: FloatArray | None = None) -> pd.DataFrame:
     """Per colour of the evaluation cube (or ``rgb``): similarity to red, target ``sim²`` and the error of each intervention."""
     rgb = evaluation_cube() if rgb is None else np.asarray(rgb, dtype=np.float32)
-    table = pd.DataFrame(rgb, columns=["r", "g", "b"])
-    table["similarity"] = similarity_to_red(rgb)
-    table["target"] = table["similarity"] ** 2
-    for name, y in reconstructions(model, rgb).items():
-        table[f"mse_{name}"] = colour_mse(rgb, y)
-    return table
+    return pd.DataFrame(_error_columns(model, rgb))
 
 
 def named_colour_deltas(model: Codec) -> pd.DataFrame:
     """ΔMSE (suppressed − none) for the 12 named hues and 5 greys, one row per colour."""
-    names, rgb = named_colours()
-    table = cube_errors(model, rgb).drop(columns=["target", "mse_ablated"])
-    table.insert(0, "colour", list(names))
-    table["delta"] = table["mse_suppressed"] - table["mse_none"]
-    return table
+    return _named_table(_error_columns(model, named_colours()[1]))
 
 
 def control_scores(cube: pd.DataFrame) -> dict[str, float]:
@@ -157,6 +165,10 @@ def control_scores(cube: pd.DataFrame) -> dict[str, float]:
 
 
 def evaluate_control(model: Codec) -> ControlEvaluation:
-    """M5 of one model on the evaluation cube, with its named-colour table."""
-    cube = cube_errors(model)
-    return ControlEvaluation(control_scores(cube), cube, named_colour_deltas(model))
+    """M5 of one model on the evaluation cube, with its named-colour table (one forward pass for both)."""
+    cube_rgb, named_rgb = evaluation_cube(), named_colours()[1]
+    columns = _error_columns(model, np.concatenate([cube_rgb, named_rgb]))
+    n = len(cube_rgb)
+    cube = pd.DataFrame({k: v[:n] for k, v in columns.items()})
+    named = _named_table({k: v[n:] for k, v in columns.items()})
+    return ControlEvaluation(control_scores(cube), cube, named)
