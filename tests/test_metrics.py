@@ -22,7 +22,7 @@ def ring(angles, offplane=0.0):
 
 
 def verdict(z_ring, mse=GOOD_MSE):
-    return passes(score_latents(z_ring[0], z_ring, mse), Thresholds())
+    return passes({**score_latents(z_ring[0], z_ring, mse), "suppression_r2": 1.0}, Thresholds())
 
 
 def test_perfect_wheel_passes_everything():
@@ -130,11 +130,12 @@ def test_metric_names_come_from_one_definition():
     from ex_coverage.science.plots import METRIC_PANELS
 
     z = ring(2 * np.pi * HUES)
-    assert list(score_latents(z[0], z, GOOD_MSE)) == list(METRIC_COLUMNS)
+    scores = {**score_latents(z[0], z, GOOD_MSE), "suppression_r2": 0.95, "ablation_r2": 0.5}  # M5 from control.py
+    assert list(scores) == list(METRIC_COLUMNS)
     assert [column for column, _, _ in METRIC_PANELS] == list(METRIC_COLUMNS)
     assert set(METRIC_COLUMNS) <= set(RUN_COLUMNS)
     assert [f"pass_{criterion}" for criterion in METRICS] == [
-        k for k in passes(score_latents(z[0], z, GOOD_MSE), Thresholds()) if k.startswith("pass_")
+        k for k in passes(scores, Thresholds()) if k.startswith("pass_")
     ]
     runs = pd.DataFrame(
         [
@@ -143,7 +144,7 @@ def test_metric_names_come_from_one_definition():
                 "seed": s,
                 "realised_coverage": 0.0,
                 "effective": True,
-                **score_latents(z[0], z, GOOD_MSE),
+                **scores,
             }
             for s in range(3)
         ]
@@ -152,3 +153,19 @@ def test_metric_names_come_from_one_definition():
     summary = summarise_sweep(runs)
     assert summary["anchor_cos_median"].iloc[0] == pytest.approx(1.0)
     assert {f"{m}_{q}" for m in METRIC_COLUMNS for q in ("median", "q1", "q3")} <= set(summary.columns)
+
+
+def test_summary_rates_of_every_classification():
+    runs = pd.DataFrame(
+        {
+            "coverage": [0.1] * 4,
+            "structured": [True, True, True, False],
+            "controllable": [True, False, False, False],
+            "effective": [True, False, False, False],
+            "realised_coverage": 0.1,
+        }
+    )
+    row = summarise_levels(runs, []).iloc[0]
+    assert (row["structured_runs"], row["structured_rate"], row["controllable_rate"]) == (3, 0.75, 0.25)
+    assert (row["structured_rate_low"], row["structured_rate_high"]) == pytest.approx(wilson_interval(3, 4))
+    assert row["pass_rate"] == 0.25 and "effective_rate" not in row

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
 from ex_coverage.science.architecture import LATENT_COLUMNS, RECONSTRUCTION_COLUMNS
-from ex_coverage.science.metrics import Thresholds
+from ex_coverage.science.metrics import Thresholds, r_squared
 
 #: Latent projections of the seed notebook: (horizontal dim, vertical dim, depth dim).
 PROJECTIONS = ((1, 0, 2), (1, 2, 0), (3, 2, 0))
@@ -25,6 +25,8 @@ METRIC_PANELS = (
     ("sextant_max_dev_deg", "M3 worst sextant deviation (°)", ("sextant_max_dev_deg",)),
     ("mse_median", "M4 median MSE (HSV grid)", ("mse_median_max",)),
     ("mse_max", "M4 max MSE (HSV grid)", ("mse_max_max",)),
+    ("suppression_r2", "M5 r² of suppression error vs similarity²", ("suppression_r2_min",)),
+    ("ablation_r2", "M5 diagnostic: r² under ablation of dim 0", ()),
 )
 LOG_METRICS = {"mse_median", "mse_max", "offplane_mean", "offplane_max"}
 
@@ -162,12 +164,17 @@ def _coverage_axis(ax, levels: Sequence[float], zero_at: float) -> None:
 
 def plot_metric_panels(runs: pd.DataFrame, summary: pd.DataFrame, thresholds: Thresholds) -> Figure:
     """One panel per metric against coverage: per-seed points, median line, IQR band, pass threshold."""
-    figure, axes = _subplots(2, 4, figsize=(16, 7.5))
+    panels = [panel for panel in METRIC_PANELS if panel[0] in runs]
+    ncols = 5
+    nrows = -(-len(panels) // ncols)
+    figure, axes = _subplots(nrows, ncols, figsize=(4 * ncols, 3.75 * nrows), squeeze=False)
+    for ax in axes.ravel()[len(panels) :]:
+        ax.set_visible(False)
     levels = summary["coverage"].to_numpy()
     level_x, zero_at = _coverage_positions(levels)
     run_x, _ = _coverage_positions(runs["coverage"])
     run_x = run_x * np.exp(np.random.default_rng(0).uniform(-0.08, 0.08, len(runs)))  # jitter seeds apart
-    for ax, (column, label, limits) in zip(axes.ravel(), METRIC_PANELS):
+    for ax, (column, label, limits) in zip(axes.ravel(), panels):
         ax.scatter(
             run_x,
             runs[column],
@@ -188,7 +195,7 @@ def plot_metric_panels(runs: pd.DataFrame, summary: pd.DataFrame, thresholds: Th
         _coverage_axis(ax, levels, zero_at)
         ax.set_title(label, fontsize=9)
     axes[0][0].legend(fontsize=7)
-    figure.suptitle("Latent-structure metrics against label coverage", fontsize=12)
+    figure.suptitle("Latent-structure (M1–M4) and control (M5) metrics against label coverage", fontsize=12)
     figure.tight_layout()
     return figure
 
@@ -200,7 +207,10 @@ def plot_pass_rate(summary: pd.DataFrame, min_pass_rate: float, critical: float 
     x, zero_at = _coverage_positions(levels)
     rate = summary["pass_rate"].to_numpy()
     errors = np.stack([rate - summary["pass_rate_low"], summary["pass_rate_high"] - rate])
-    ax.errorbar(x, rate, yerr=errors, fmt="o-", capsize=4, label="pass rate (Wilson 95 %)")
+    ax.errorbar(x, rate, yerr=errors, fmt="o-", capsize=4, label="effective (Wilson 95 %)")
+    for name, style in (("structured", "s--"), ("controllable", "^:")):
+        if f"{name}_rate" in summary:
+            ax.plot(x, summary[f"{name}_rate"], style, alpha=0.7, label=name)
     ax.axhline(min_pass_rate, color="tab:blue", ls="--", label=f"required {min_pass_rate:g}")
     if critical is not None:
         ax.axvline(
@@ -210,8 +220,55 @@ def plot_pass_rate(summary: pd.DataFrame, min_pass_rate: float, critical: float 
         )
     _coverage_axis(ax, levels, zero_at)
     ax.set_ylim(-0.05, 1.05)
-    ax.set_ylabel("fraction of seeds effective (M1–M4)")
+    ax.set_ylabel("fraction of seeds passing")
     ax.legend(fontsize=8)
-    ax.set_title("Effective runs against label coverage")
+    ax.set_title("Effective (structured and controllable) runs against label coverage")
+    figure.tight_layout()
+    return figure
+
+
+def plot_suppression(cube: pd.DataFrame, title: str) -> Figure:
+    """M5 for one model: per-colour error under suppression and under ablation against similarity to red.
+
+    ``cube`` is a table of the evaluation cube with ``r, g, b, similarity, target`` and ``mse_<intervention>``
+    columns; each dot is drawn in its own colour, the line is the least-squares fit of error on ``sim²``.
+    """
+    panels = [(c, label) for c, label in (("mse_suppressed", "suppression"), ("mse_ablated", "ablation")) if c in cube]
+    figure, axes = _subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    colours = cube[["r", "g", "b"]].to_numpy().clip(0, 1)
+    sim, target = cube["similarity"].to_numpy(), cube["target"].to_numpy()
+    order = np.argsort(sim)
+    for ax, (column, label) in zip(axes[0], panels):
+        error = cube[column].to_numpy()
+        ax.scatter(sim, error, c=colours, s=14, edgecolors="0.3", linewidths=0.3)
+        slope, intercept = np.polyfit(target, error, 1) if np.ptp(target) > 0 else (0.0, float(error.mean()))
+        fit = slope * target[order] + intercept
+        ax.plot(sim[order], fit, color="k", lw=1, label=f"fit on sim², r² = {r_squared(error, target):.3f}")
+        ax.set_xlabel("similarity to red")
+        ax.set_ylabel(f"MSE under {label}")
+        ax.set_title(f"{label} of the anchor direction", fontsize=9)
+        ax.legend(fontsize=8)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def plot_named_colour_deltas(
+    table: pd.DataFrame, colour_order: Sequence[str], colours: np.ndarray, title: str
+) -> Figure:
+    """ΔMSE under suppression per named colour: a bar per colour (median over seeds), each seed a dot."""
+    figure, ax = _subplots(figsize=(10, 3.8))
+    x = np.arange(len(colour_order))
+    by_colour = table.groupby("colour")["delta"]
+    medians = by_colour.median().reindex(colour_order).to_numpy()
+    ax.bar(x, medians, color=np.clip(colours, 0, 1), edgecolor="0.3", linewidth=0.6, label="median over seeds")
+    for i, name in enumerate(colour_order):
+        values = table.loc[table["colour"] == name, "delta"].to_numpy()
+        ax.scatter(np.full(len(values), i), values, s=10, color="k", zorder=3)
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set_xticks(x)
+    ax.set_xticklabels(colour_order, rotation=50, ha="right", fontsize=8)
+    ax.set_ylabel("ΔMSE (suppressed − none)")
+    ax.set_title(title, fontsize=10)
     figure.tight_layout()
     return figure

@@ -7,19 +7,35 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ex_coverage.science.metrics import METRIC_COLUMNS, Thresholds, critical_coverage, passes, summarise_levels
+from ex_coverage.science.colour import named_colours
+from ex_coverage.science.metrics import (
+    CLASSIFICATIONS,
+    METRIC_COLUMNS,
+    Thresholds,
+    critical_coverage,
+    passes,
+    summarise_levels,
+)
 from ex_coverage.science.plots import (
     plot_colour_patches,
     plot_error_profile,
     plot_latent_overview,
     plot_latent_projections,
     plot_metric_panels,
+    plot_named_colour_deltas,
     plot_pass_rate,
+    plot_suppression,
 )
-from ex_coverage.science.records import check_fresh, current_fingerprints
+from ex_coverage.science.records import check_fresh, current_fingerprints, level_namespace
 from ex_coverage.science.schedule import Schedule
 
-RUN_COLUMNS = ["coverage", "seed", "multiplier", "realised_coverage", *METRIC_COLUMNS, "effective"]
+RUN_COLUMNS = ["coverage", "seed", "multiplier", "realised_coverage", *METRIC_COLUMNS, *CLASSIFICATIONS]
+#: What each classification requires, for the report.
+CLASSIFICATION_MEANING = {
+    "structured": "passes M1–M4 (the latent space looks right)",
+    "controllable": "passes M5 (suppressing the anchor removes red and only red-like colours)",
+    "effective": "is both structured and controllable",
+}
 
 
 def build_run_table(
@@ -30,7 +46,7 @@ def build_run_table(
     schedule: Schedule,
     *run_scores: pd.DataFrame,
 ) -> pd.DataFrame:
-    """One row per (coverage, seed): solved multiplier, realised coverage, M1–M4 values and pass flags.
+    """One row per (coverage, seed): solved multiplier, realised coverage, M1–M5 values, pass flags and classes.
 
     Refuses runs whose recorded configuration fingerprint differs from the current configuration's.
     """
@@ -44,19 +60,55 @@ def build_run_table(
 
 
 def summarise_sweep(coverage_runs: pd.DataFrame) -> pd.DataFrame:
-    """Per level: pass rate with Wilson 95 % bounds, and the median and IQR of every metric."""
+    """Per level: pass rates of structured, controllable and effective with Wilson 95 % bounds, and the median
+    and IQR of every metric."""
     return summarise_levels(coverage_runs, METRIC_COLUMNS)
+
+
+def combine_named_colour_deltas(*per_level: pd.DataFrame) -> pd.DataFrame:
+    """The named-colour ΔMSE tables of every level as one long table, by coverage, seed and colour order."""
+    order = {name: i for i, name in enumerate(named_colours()[0])}
+    table = pd.concat(per_level, ignore_index=True)
+    table = table.assign(_order=table["colour"].map(order)).sort_values(["coverage", "seed", "_order"])
+    return table.drop(columns="_order").reset_index(drop=True)
+
+
+def _rate_column(criterion: str) -> str:
+    return "pass_rate" if criterion == "effective" else f"{criterion}_rate"
 
 
 def find_critical_coverage(
     coverage_summary: pd.DataFrame, reporting: dict[str, Any], schedule: Schedule, training: dict[str, Any]
 ) -> dict[str, Any]:
-    """c* (SPEC §9) as a fraction and as the expected number of labelled samples in a run."""
+    """c* (SPEC §9) as a fraction and as the expected number of labelled samples in a run: for ``effective`` at
+    the top level, and for each classification under ``by_criterion``."""
     samples = len(schedule) * int(training["batch_size"])
-    answer = critical_coverage(
-        coverage_summary["coverage"], coverage_summary["pass_rate"], reporting["min_pass_rate"], samples
-    )
-    return {**answer.to_dict(), "min_pass_rate": reporting["min_pass_rate"], "samples_per_run": samples}
+    by_criterion = {
+        criterion: critical_coverage(
+            coverage_summary["coverage"],
+            coverage_summary[_rate_column(criterion)],
+            reporting["min_pass_rate"],
+            samples,
+        ).to_dict()
+        for criterion in CLASSIFICATIONS
+        if _rate_column(criterion) in coverage_summary
+    }
+    return {
+        **by_criterion["effective"],
+        "min_pass_rate": reporting["min_pass_rate"],
+        "samples_per_run": samples,
+        "by_criterion": by_criterion,
+    }
+
+
+def reference_level(critical: dict[str, Any], levels: Any) -> tuple[float, str]:
+    """The level the M5 named-colour table is shown at, and why: c* of effective, else of controllable, else
+    of structured, else the highest level."""
+    for criterion in ("effective", "controllable", "structured"):
+        coverage = critical.get("by_criterion", {}).get(criterion, {}).get("coverage")
+        if coverage is not None:
+            return coverage, f"c* of {criterion}"
+    return float(max(levels)), "no c*: the highest level"
 
 
 def plot_level_figures(
@@ -69,6 +121,22 @@ def plot_level_figures(
         plot_error_profile(error_profile, f"Reconstruction error · {label}"),
         plot_latent_projections(latents, f"Latents · {label}"),
     )
+
+
+def plot_level_suppression(suppression: pd.DataFrame, run_record: dict[str, Any]) -> Figure:
+    """M5 for one run of a level: error under suppression (and ablation) against similarity to red."""
+    label = f"coverage {run_record['coverage']:g}, seed {run_record['seed']}"
+    return plot_suppression(suppression, f"M5 intervention control · {label}")
+
+
+def plot_named_colours(named_colour_deltas: pd.DataFrame, critical: dict[str, Any]) -> Figure:
+    """The named-colour ΔMSE under suppression at the level of c* (see :func:`reference_level`), every seed."""
+    coverage, why = reference_level(critical, named_colour_deltas["coverage"])
+    names, rgb = named_colours()
+    table = named_colour_deltas[named_colour_deltas["coverage"] == coverage]
+    seeds = table["seed"].nunique()
+    title = f"ΔMSE under suppression of the anchor · coverage {coverage:g}, {why} ({seeds} seeds; bar = median)"
+    return plot_named_colour_deltas(table, names, rgb, title)
 
 
 def plot_sweep_metrics(
@@ -92,20 +160,77 @@ def plot_sweep_latents(*latents_and_records: Any, seed: int) -> Figure:
 
 
 def _format_table(summary: pd.DataFrame) -> str:
-    header = "| coverage | realised | effective / runs | pass rate [95 % CI] | anchor cos | off-plane mean | monotone | sextant dev ° | median MSE | max MSE |"
+    header = (
+        "| coverage | realised | structured | controllable | effective / runs | pass rate [95 % CI] | anchor cos | "
+        "off-plane mean | monotone | sextant dev ° | median MSE | max MSE | M5 r² | ablation r² |"
+    )
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     for row in summary.to_dict("records"):
         lines.append(
-            f"| {row['coverage']:g} | {row['realised_coverage']:.5f} | {row['effective_runs']} / {row['runs']} | "
+            f"| {row['coverage']:g} | {row['realised_coverage']:.5f} | {row['structured_runs']} | "
+            f"{row['controllable_runs']} | {row['effective_runs']} / {row['runs']} | "
             f"{row['pass_rate']:.2f} [{row['pass_rate_low']:.2f}, {row['pass_rate_high']:.2f}] | "
             f"{row['anchor_cos_median']:.3f} | {row['offplane_mean_median']:.3f} | {row['monotone_fraction_median']:.3f} | "
-            f"{row['sextant_max_dev_deg_median']:.1f} | {row['mse_median_median']:.2e} | {row['mse_max_median']:.2e} |"
+            f"{row['sextant_max_dev_deg_median']:.1f} | {row['mse_median_median']:.2e} | {row['mse_max_median']:.2e} | "
+            f"{row['suppression_r2_median']:.3f} | {row['ablation_r2_median']:.3f} |"
         )
     return "\n".join(lines)
 
 
+def _c_star_text(answer: dict[str, Any]) -> str:
+    if answer["coverage"] is None:
+        return f"none (even {answer['last_failing']:g} fails)"
+    below = answer["last_failing"]
+    bracket = f"above {below:g}" if below is not None else "the lowest level"
+    return f"{answer['coverage']:g} ({bracket}; ≈ {answer['expected_labels']:.0f} labelled samples)"
+
+
+def structure_and_control(critical: dict[str, Any], coverage_runs: pd.DataFrame) -> str:
+    """c* of each classification as a table, and a sentence on how structure and control differ."""
+    by = critical["by_criterion"]
+    lines = ["| a run is … | when it … | c\\* |", "|---|---|---|"]
+    for criterion in CLASSIFICATIONS:
+        lines.append(f"| {criterion} | {CLASSIFICATION_MEANING[criterion]} | {_c_star_text(by[criterion])} |")
+    structured, controllable = by["structured"]["coverage"], by["controllable"]["coverage"]
+    if structured is None and controllable is None:
+        order = "Neither structure nor control is reached reliably on the tested grid."
+    elif controllable is None:
+        order = f"Structure is reached reliably from c = {structured:g}, control at no tested level: control binds."
+    elif structured is None:
+        order = f"Control is reached reliably from c = {controllable:g}, structure at no tested level: structure binds."
+    elif structured == controllable:
+        order = f"Structure and control are reached reliably at the same level, c = {structured:g}."
+    else:
+        first, second = ("control", "structure") if controllable < structured else ("structure", "control")
+        order = (
+            f"Reliable {first} comes first (c = {min(structured, controllable):g}), {second} only at "
+            f"c = {max(structured, controllable):g}: {second} is the binding criterion."
+        )
+    s, c = coverage_runs["structured"].astype(bool), coverage_runs["controllable"].astype(bool)
+    disagree = (
+        f" Run by run, {int((s & ~c).sum())} of {len(coverage_runs)} runs are structured but not controllable and "
+        f"{int((c & ~s).sum())} controllable but not structured."
+    )
+    return "\n".join(lines) + "\n\n" + order + disagree
+
+
+def _named_colour_table(named_colour_deltas: pd.DataFrame, coverage: float) -> str:
+    table = named_colour_deltas[named_colour_deltas["coverage"] == coverage]
+    stats = table.groupby("colour", sort=False)["delta"].agg(["median", "min", "max"])
+    lines = ["| colour | median ΔMSE | min | max |", "|---|---|---|---|"]
+    for name in named_colours()[0]:
+        if name in stats.index:
+            row = stats.loc[name]
+            lines.append(f"| {name} | {row['median']:.2e} | {row['min']:.2e} | {row['max']:.2e} |")
+    return "\n".join(lines)
+
+
 def write_report(
-    coverage_summary: pd.DataFrame, critical: dict[str, Any], thresholds: dict[str, Any], coverage_runs: pd.DataFrame
+    coverage_summary: pd.DataFrame,
+    critical: dict[str, Any],
+    thresholds: dict[str, Any],
+    coverage_runs: pd.DataFrame,
+    named_colour_deltas: pd.DataFrame,
 ) -> str:
     """report.md: the answer, its bracket, the thresholds, the summary table, figures and a conclusion."""
     limits = Thresholds.from_params(thresholds)
@@ -135,16 +260,21 @@ def write_report(
     conclusion = (
         f"Across {len(coverage_summary)} coverage levels × {n_seeds} seeds, a run counts as effective when its latent space "
         f"anchors red, keeps the hue ring in the (z0, z1) plane, orders it as a colour wheel and still reconstructs colours "
-        f"(M1–M4). Effective runs per level: {rates}. The lowest level with any effective run is {first_success}. "
+        f"(M1–M4, structured), and suppressing the anchor direction damages red-like colours only (M5, controllable). "
+        f"Effective runs per level: {rates}. The lowest level with any effective run is {first_success}. "
         + (
             f"From c = {c_star:g} upwards at least {critical['min_pass_rate']:.0%} of seeds are effective, so selective "
             f"regularizers need roughly {c_star * 100:.2g} % of samples labelled — about {critical['expected_labels']:.0f} "
-            f"labelled samples per run — for a well-structured latent space. Compared with the seed notebook's "
+            f"labelled samples per run — for a well-structured, controllable latent space. Compared with the seed notebook's "
             f"≈ 0.15 % coverage, this says the seed configuration was "
             + ("already sufficient." if c_star <= 0.0015 else "below what is reliably needed.")
             if c_star is not None
             else "No tested coverage gives reliably effective runs; more labels (or a different schedule) are needed."
         )
+    )
+    reference, why = reference_level(critical, coverage_summary["coverage"])
+    suppression_figures = "\n\n".join(
+        f"![M5 at coverage {c:g}](levels/{level_namespace(c)}_suppression.png)" for c in coverage_summary["coverage"]
     )
     return f"""# Label coverage needed for effective weak supervision
 
@@ -157,6 +287,10 @@ well-structured latent space?*
 
 c\\* is the smallest tested coverage such that it and every higher level reach a pass rate ≥ {critical["min_pass_rate"]:g}.
 
+### Structure and control
+
+{structure_and_control(critical, coverage_runs)}
+
 ## Thresholds
 
 | metric | pass when |
@@ -165,6 +299,7 @@ c\\* is the smallest tested coverage such that it and every higher level reach a
 | M2 planarity | mean off-plane energy ≤ {limits.offplane_mean_max:g}, max ≤ {limits.offplane_max_max:g} |
 | M3 wheel order | \\|winding\\| = {limits.winding}, monotone fraction ≥ {limits.monotone_fraction_min:g}, sextant deviation ≤ {limits.sextant_max_dev_deg:g}° |
 | M4 reconstruction | median MSE ≤ {limits.mse_median_max:g}, max ≤ {limits.mse_max_max:g} (240×48×48 HSV grid) |
+| M5 intervention control | r² of suppression error against similarity² to red ≥ {limits.suppression_r2_min:g} (8³ RGB cube) |
 
 ## Per-level summary (medians over seeds)
 
@@ -178,7 +313,20 @@ c\\* is the smallest tested coverage such that it and every higher level reach a
 
 ![Latents across levels](coverage_latents.png)
 
-Per-level figures (colours, error profile, latents) are in `levels/`.
+Per-level figures (colours, error profile, latents, M5) are in `levels/`.
+
+## M5: suppressing the red direction
+
+ΔMSE (suppressed − none) of named colours at coverage {reference:g} ({why}), over every seed. A controllable
+concept shows large ΔMSE for red, smaller for its neighbours and ≈ 0 for green, cyan, blue and the greys.
+
+{_named_colour_table(named_colour_deltas, reference)}
+
+![Named-colour ΔMSE](named_colour_deltas.png)
+
+Error under suppression against similarity to red, one seed per level:
+
+{suppression_figures}
 
 ## Conclusion
 

@@ -10,8 +10,11 @@ from ex_coverage.sweep import SweepGrid, bind
 
 from .nodes import (
     build_run_table,
+    combine_named_colour_deltas,
     find_critical_coverage,
     plot_level_figures,
+    plot_level_suppression,
+    plot_named_colours,
     plot_sweep_latents,
     plot_sweep_metrics,
     plot_sweep_pass_rate,
@@ -29,7 +32,13 @@ def level_report_pipeline(seed: int) -> Pipeline:
                 [f"latents_seed_{seed}", f"error_profile_seed_{seed}", "hsv_grid_coarse", f"run_record_seed_{seed}"],
                 ["colours_figure", "error_figure", "latents_figure"],
                 name="plot_level_figures",
-            )
+            ),
+            Node(
+                plot_level_suppression,
+                [f"suppression_seed_{seed}", f"run_record_seed_{seed}"],
+                "suppression_figure",
+                name="plot_level_suppression",
+            ),
         ]
     )
 
@@ -57,6 +66,18 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
                 name="build_run_table",
             ),
             Node(summarise_sweep, "coverage_runs", "coverage_summary", name="summarise_sweep"),
+            Node(
+                combine_named_colour_deltas,
+                [f"{ns}.named_colour_deltas" for ns in namespaces],
+                "named_colour_deltas",
+                name="combine_named_colour_deltas",
+            ),
+            Node(
+                plot_named_colours,
+                ["named_colour_deltas", "critical_coverage"],
+                "named_colour_deltas_figure",
+                name="plot_named_colours",
+            ),
             Node(
                 find_critical_coverage,
                 ["coverage_summary", "params:reporting", "dopesheet", "params:training"],
@@ -87,7 +108,13 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
             ),
             Node(
                 write_report,
-                ["coverage_summary", "critical_coverage", "params:reporting.thresholds", "coverage_runs"],
+                [
+                    "coverage_summary",
+                    "critical_coverage",
+                    "params:reporting.thresholds",
+                    "coverage_runs",
+                    "named_colour_deltas",
+                ],
                 "report",
                 name="write_report",
             ),

@@ -31,7 +31,12 @@ def per_seed(name: str, seeds) -> dict[str, str]:
 def level_pipeline(coverage: float, seeds) -> Pipeline:
     """Template: solve the label multiplier, train all seeds, score them — namespace-free names."""
     training_outputs = per_seed("model", seeds) | per_seed("history", seeds) | per_seed("run_record", seeds)
-    score_outputs = per_seed("latents", seeds) | per_seed("error_profile", seeds) | {"run_scores": "run_scores"}
+    score_outputs = (
+        per_seed("latents", seeds)
+        | per_seed("error_profile", seeds)
+        | per_seed("suppression", seeds)
+        | {"run_scores": "run_scores", "named_colour_deltas": "named_colour_deltas"}
+    )
     return Pipeline(
         [
             Node(
