@@ -19,6 +19,9 @@ from ex_coverage.science.plots import (
 from ex_coverage.science.records import check_fresh, current_fingerprints
 from ex_coverage.science.schedule import Schedule
 
+from .estimate_nodes import effective_fit
+from .report_estimate import answer_section, estimate_sections, grid_window_text
+
 RUN_COLUMNS = [
     "coverage", "seed", "multiplier", "realised_coverage", "anchor_cos", "offplane_mean", "offplane_max",
     "winding", "monotone_fraction", "sextant_max_dev_deg", "mse_median", "mse_max", "effective",
@@ -33,8 +36,10 @@ def build_run_table(
     grids: dict[str, Any],
     schedule: Schedule,
     *run_scores: pd.DataFrame,
+    refinement_runs: tuple[tuple[float, int], ...] = (),
 ) -> pd.DataFrame:
-    """One row per (coverage, seed): solved multiplier, realised coverage, M1–M4 values and pass flags.
+    """One row per (coverage, seed): solved multiplier, realised coverage, M1–M4 values and pass flags, and
+    whether the run was added by refinement (``refinement_runs``, bound from the grid).
 
     Refuses runs whose recorded configuration fingerprint differs from the current configuration's.
     """
@@ -43,23 +48,29 @@ def build_run_table(
     check_fresh(runs.to_dict("records"), current_fingerprints(training, labels, grids, schedule.digest, len(schedule)))
     flags = pd.DataFrame([passes(row, limits) for row in runs.to_dict("records")], index=runs.index)
     runs = pd.concat([runs, flags], axis=1).sort_values(["coverage", "seed"], ignore_index=True)
+    added = set(refinement_runs)
+    runs["refinement"] = [(c, s) in added for c, s in zip(runs["coverage"], runs["seed"])]
     extra = [c for c in runs.columns if c not in RUN_COLUMNS]
     return runs[RUN_COLUMNS + extra]
 
 
 def summarise_sweep(coverage_runs: pd.DataFrame) -> pd.DataFrame:
-    """Per level: pass rate with Wilson 95 % bounds, and the median and IQR of every metric."""
-    return summarise_levels(coverage_runs, METRIC_COLUMNS)
+    """Per level: pass rate with Wilson 95 % bounds, the median and IQR of every metric, and whether the
+    level belongs to the configured grid (``grid_level``; False for a level only refinement added)."""
+    summary = summarise_levels(coverage_runs, METRIC_COLUMNS)
+    refined = coverage_runs.groupby("coverage")["refinement"].all() if "refinement" in coverage_runs else None
+    summary["grid_level"] = True if refined is None else ~summary["coverage"].map(refined).astype(bool)
+    return summary
 
 
 def find_critical_coverage(
     coverage_summary: pd.DataFrame, reporting: dict[str, Any], schedule: Schedule, training: dict[str, Any]
 ) -> dict[str, Any]:
-    """c* (SPEC §9) as a fraction and as the expected number of labelled samples in a run."""
+    """The grid's working window and c* (SPEC §9), c* also as the expected number of labelled samples in a run.
+    Only the configured grid's levels count (refinement levels enter the continuous estimate)."""
     samples = len(schedule) * int(training["batch_size"])
-    answer = critical_coverage(
-        coverage_summary["coverage"], coverage_summary["pass_rate"], reporting["min_pass_rate"], samples
-    )
+    grid = coverage_summary[coverage_summary["grid_level"]] if "grid_level" in coverage_summary else coverage_summary
+    answer = critical_coverage(grid["coverage"], grid["pass_rate"], reporting["min_pass_rate"], samples)
     return {**answer.to_dict(), "min_pass_rate": reporting["min_pass_rate"], "samples_per_run": samples}
 
 
@@ -82,9 +93,12 @@ def plot_sweep_metrics(
     return plot_metric_panels(coverage_runs, coverage_summary, Thresholds.from_params(thresholds))
 
 
-def plot_sweep_pass_rate(coverage_summary: pd.DataFrame, critical: dict[str, Any]) -> Figure:
-    """Pass rate per level with its Wilson interval and c*."""
-    return plot_pass_rate(coverage_summary, critical["min_pass_rate"], critical["coverage"])
+def plot_sweep_pass_rate(
+    coverage_summary: pd.DataFrame, critical: dict[str, Any], ed80_fits: dict[str, Any] | None = None
+) -> Figure:
+    """Pass rate per level with its Wilson interval and c*; the fitted curve, its band and the crossings."""
+    fit = effective_fit(ed80_fits) if ed80_fits is not None else None
+    return plot_pass_rate(coverage_summary, critical["min_pass_rate"], critical["coverage"], fit)
 
 
 def plot_sweep_latents(*latents_and_records: Any, seed: int) -> Figure:
@@ -109,9 +123,15 @@ def _format_table(summary: pd.DataFrame) -> str:
 
 
 def write_report(
-    coverage_summary: pd.DataFrame, critical: dict[str, Any], thresholds: dict[str, Any], coverage_runs: pd.DataFrame
+    coverage_summary: pd.DataFrame,
+    critical: dict[str, Any],
+    thresholds: dict[str, Any],
+    coverage_runs: pd.DataFrame,
+    ed80_fits: dict[str, Any] | None = None,
+    threshold_sensitivity: pd.DataFrame | None = None,
 ) -> str:
-    """report.md: the answer, its bracket, the thresholds, the summary table, figures and a conclusion."""
+    """report.md: the working window (ED80 and upper edge), c* with its bracket, the estimates per criterion,
+    threshold sensitivity, the thresholds, the summary table, figures and a conclusion."""
     limits = Thresholds.from_params(thresholds)
     n_seeds = coverage_runs.groupby("coverage")["seed"].nunique().max()
     c_star, below = critical["coverage"], critical["last_failing"]
@@ -129,7 +149,7 @@ def write_report(
         answer = (
             f"**c\\* = {c_star:g}** ({c_star * 100:.3g} % of drawn samples labelled), i.e. about "
             f"**{critical['expected_labels']:.0f} labelled samples** over a run of {critical['samples_per_run']} drawn samples. "
-            f"The threshold lies {bracket}."
+            f"The threshold lies {bracket}." + grid_window_text(critical)
         )
     rates = ", ".join(
         f"{r['coverage']:g}: {r['effective_runs']}/{r['runs']}" for r in coverage_summary.to_dict("records")
@@ -150,6 +170,9 @@ def write_report(
             else "No tested coverage gives reliably effective runs; more labels (or a different schedule) are needed."
         )
     )
+    if ed80_fits is not None:
+        answer = answer_section(ed80_fits, critical, coverage_runs) + "\n\n" + answer
+    extra = estimate_sections(ed80_fits, threshold_sensitivity, coverage_runs) if ed80_fits is not None else ""
     return f"""# Label coverage needed for effective weak supervision
 
 *Question (SPEC §1): what proportion of training data must be labelled for selective regularizers to produce a
@@ -159,8 +182,9 @@ well-structured latent space?*
 
 {answer}
 
-c\\* is the smallest tested coverage such that it and every higher level reach a pass rate ≥ {critical["min_pass_rate"]:g}.
-
+c\\* is the lowest level of the grid's working window, the longest run of consecutive levels whose pass rate is
+≥ {critical["min_pass_rate"]:g} (SPEC §9).
+{extra}
 ## Thresholds
 
 | metric | pass when |

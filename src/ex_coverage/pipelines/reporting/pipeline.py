@@ -8,6 +8,7 @@ from kedro.pipeline import Node, Pipeline
 
 from ex_coverage.sweep import SweepGrid, bind
 
+from .estimate_nodes import estimate_ed80, threshold_sensitivity
 from .nodes import (
     build_run_table,
     find_critical_coverage,
@@ -37,14 +38,18 @@ def level_report_pipeline(seed: int) -> Pipeline:
 def create_pipeline(grid: SweepGrid) -> Pipeline:
     namespaces = list(grid.namespaces)
     figure_seed = grid.seeds[0]
+    overview = [ns for ns, c in grid.namespaces.items() if c in grid.coverages]  # the configured grid's levels
     per_level = sum(
-        (Pipeline(level_report_pipeline(figure_seed), namespace=ns, inputs={"hsv_grid_coarse"}) for ns in namespaces),
+        (
+            Pipeline(level_report_pipeline(grid.seeds_at(c)[0]), namespace=ns, inputs={"hsv_grid_coarse"})
+            for ns, c in grid.namespaces.items()
+        ),
         Pipeline([]),
     )
     sweep_wide = Pipeline(
         [
             Node(
-                build_run_table,
+                bind(build_run_table, refinement_runs=grid.refinement_runs),
                 [
                     "params:reporting.thresholds",
                     "params:training",
@@ -71,7 +76,7 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
             ),
             Node(
                 plot_sweep_pass_rate,
-                ["coverage_summary", "critical_coverage"],
+                ["coverage_summary", "critical_coverage", "ed80_fits"],
                 "coverage_pass_rate_figure",
                 name="plot_sweep_pass_rate",
             ),
@@ -79,15 +84,29 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
                 bind(plot_sweep_latents, seed=figure_seed),
                 [
                     *chain.from_iterable(
-                        (f"{ns}.latents_seed_{figure_seed}", f"{ns}.run_record_seed_{figure_seed}") for ns in namespaces
+                        (f"{ns}.latents_seed_{figure_seed}", f"{ns}.run_record_seed_{figure_seed}") for ns in overview
                     )
                 ],
                 "coverage_latents_figure",
                 name="plot_sweep_latents",
             ),
+            Node(estimate_ed80, "coverage_runs", ["ed80", "ed80_fits"], name="estimate_ed80"),
+            Node(
+                threshold_sensitivity,
+                ["coverage_runs", "params:reporting", "dopesheet", "params:training"],
+                "threshold_sensitivity",
+                name="threshold_sensitivity",
+            ),
             Node(
                 write_report,
-                ["coverage_summary", "critical_coverage", "params:reporting.thresholds", "coverage_runs"],
+                [
+                    "coverage_summary",
+                    "critical_coverage",
+                    "params:reporting.thresholds",
+                    "coverage_runs",
+                    "ed80_fits",
+                    "threshold_sensitivity",
+                ],
                 "report",
                 name="write_report",
             ),
