@@ -72,7 +72,7 @@ def refine(width: float, budget: int, runner: str | None, env: str | None, param
     (SPEC §9a). Levels are recorded in conf/<env>/parameters_refinement.yml, read by `kedro run` and `kedro viz`."""
     from pathlib import Path
 
-    from kedro.framework.cli.utils import load_obj
+    from kedro.utils import load_obj
 
     from ex_coverage.refine import refine as run_refinement
 
