@@ -120,25 +120,23 @@ def separated(design: NDArray, y: NDArray) -> bool:
 
 
 def _glm(design: NDArray, y: NDArray):
-    import statsmodels.api as sm
+    from statsmodels.genmod.families import Binomial  # not statsmodels.api: that imports everything (seconds)
+    from statsmodels.genmod.generalized_linear_model import GLM
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return sm.GLM(y, design, family=sm.families.Binomial()).fit()
+        return GLM(y, design, family=Binomial()).fit()
 
 
-def _minimise(regressors: NDArray, y: NDArray, offset: float) -> float:
-    """Smallest deviance of ``logit p = offset + regressors @ b`` over b (damped Newton; converges to the
-    infimum also when b diverges under separation)."""
-    if regressors.shape[1] == 0:
-        return _deviance(np.full(len(y), offset), y)
+def _newton(regressors: NDArray, y: NDArray, offset: float) -> tuple[float, NDArray]:
+    """Smallest deviance of ``logit p = offset + regressors @ b`` over b, and that b (damped Newton; converges
+    to the infimum also when b diverges under separation)."""
     b = np.zeros(regressors.shape[1])
     current = _deviance(offset + regressors @ b, y)
     for _ in range(100):
         p = _expit(offset + regressors @ b)
-        gradient = regressors.T @ (p - y)
         hessian = regressors.T @ (regressors * (p * (1 - p))[:, None]) + 1e-10 * np.eye(len(b))
-        step = np.linalg.solve(hessian, gradient)
+        step = np.linalg.solve(hessian, regressors.T @ (p - y))
         t = 1.0
         while t > 1e-8:
             candidate = _deviance(offset + regressors @ (b - t * step), y)
@@ -149,45 +147,28 @@ def _minimise(regressors: NDArray, y: NDArray, offset: float) -> float:
             break
         b = b - t * step
         improvement, current = current - candidate, candidate
-        if improvement < 1e-10:
+        if improvement < 1e-9:
             break
-    return current
+    return current, b
 
 
 def profile_deviance(theta: float, x: NDArray, y: NDArray, degree: int, rising: bool) -> float:
-    """Smallest deviance among curves of ``degree`` that cross 0.8 at x = θ, rising (ED80) or falling (upper edge)."""
+    """Smallest deviance among curves of ``degree`` that cross 0.8 at x = θ, rising (ED80) or falling (upper edge).
+
+    With θ fixed the deviance is convex in the free coefficients and the side condition (slope at θ ≥ 0 for a
+    rising crossing, ≤ 0 for a falling one) is linear, so the constrained minimum is the unconstrained one when
+    that satisfies the condition, else on the boundary (slope 0 at θ).
+    """
     sign = 1.0 if rising else -1.0
     if degree == 1:
-        free = (x - theta)[:, None]
-        unconstrained_slope = _fit_slope(free, y)
-        if sign * unconstrained_slope >= 0:
-            return _minimise(free, y, LOGIT_TARGET)
+        deviance, b = _newton((x - theta)[:, None], y, LOGIT_TARGET)
+        if sign * b[0] >= 0:
+            return deviance
         return _deviance(np.full(len(y), LOGIT_TARGET), y)  # boundary: flat at 0.8
-    free = np.stack([x - theta, x**2 - theta**2], axis=1)
-    b = _fit_slope(free, y)
+    deviance, b = _newton(np.stack([x - theta, x**2 - theta**2], axis=1), y, LOGIT_TARGET)
     if sign * (b[0] + 2 * b[1] * theta) >= 0:
-        return _minimise(free, y, LOGIT_TARGET)
-    return _minimise(((x - theta) ** 2)[:, None], y, LOGIT_TARGET)  # boundary: p'(θ) = 0
-
-
-def _fit_slope(free: NDArray, y: NDArray) -> NDArray | float:
-    """Coefficients of the offset fit (Newton, capped), to decide on which side of the constraint it lies."""
-    b = np.zeros(free.shape[1])
-    current = _deviance(LOGIT_TARGET + free @ b, y)
-    for _ in range(60):
-        p = _expit(LOGIT_TARGET + free @ b)
-        step = np.linalg.solve(free.T @ (free * (p * (1 - p))[:, None]) + 1e-10 * np.eye(len(b)), free.T @ (p - y))
-        t = 1.0
-        while t > 1e-8 and _deviance(LOGIT_TARGET + free @ (b - t * step), y) > current + 1e-12:
-            t /= 2
-        if t <= 1e-8:
-            break
-        b = b - t * step
-        new = _deviance(LOGIT_TARGET + free @ b, y)
-        if current - new < 1e-10:
-            break
-        current = new
-    return float(b[0]) if len(b) == 1 else b
+        return deviance
+    return _newton(((x - theta) ** 2)[:, None], y, LOGIT_TARGET)[0]  # boundary: p'(θ) = 0
 
 
 def profile_interval(
@@ -206,7 +187,7 @@ def profile_interval(
             candidate = inside + direction * step
             candidate = max(candidate, limit) if direction < 0 else min(candidate, limit)
             if excess(candidate) > 0:
-                found = optimize.brentq(excess, *sorted((inside, candidate)), xtol=1e-6)
+                found = optimize.brentq(excess, *sorted((inside, candidate)), xtol=1e-5)
                 break
             inside, step = candidate, min(step * 1.5, 0.25)
         bounds.append(found)
