@@ -141,3 +141,38 @@ def test_profile_interval_covers_the_true_ed80_about_95_percent_of_the_time():
     print(f"\nprofile-likelihood interval coverage: {coverage:.3f} over {estimated} estimable sweeps of 200")
     assert estimated >= 190
     assert 0.90 <= coverage <= 0.99
+
+
+def _runs(anchor_cos_by_level: dict[float, list[float]]):
+    import pandas as pd
+
+    rows = []
+    for c, values in anchor_cos_by_level.items():
+        for seed, value in enumerate(values):
+            rows.append(
+                {"coverage": c, "seed": seed, "realised_coverage": c, "anchor_cos": value, "offplane_mean": 0.01,
+                 "offplane_max": 0.02, "winding": 1.0, "monotone_fraction": 1.0, "sextant_max_dev_deg": 5.0,
+                 "mse_median": 1e-5, "mse_max": 1e-4}
+            )  # fmt: skip
+    runs = pd.DataFrame(rows)
+    runs["effective"] = runs["anchor_cos"] >= 0.95
+    return runs
+
+
+def test_threshold_sensitivity_moves_c_star_with_the_threshold():
+    from ex_coverage.pipelines.reporting.estimate_nodes import threshold_sensitivity
+
+    runs = _runs({1e-3: [0.91, 0.92, 0.93, 0.5, 0.99], 1e-2: [0.96, 0.97, 0.99, 0.99, 0.6], 1e-1: [0.99] * 5})
+    reporting = {
+        "min_pass_rate": 0.8,
+        "thresholds": {"anchor_cos_min": 0.95},
+        "sensitivity": {"anchor_cos_min": [0.90, 0.98], "suppression_r2_min": [0.85, 0.95]},
+    }
+    table = threshold_sensitivity(runs, reporting, list(range(10)), {"batch_size": 2}).set_index(
+        ["threshold", "setting"]
+    )
+    assert table.loc[("(none)", "baseline"), "c_star"] == 0.01
+    assert table.loc[("anchor_cos_min", "looser"), "c_star"] == 0.001  # 4/5 pass at 0.001 with cos ≥ 0.90
+    assert table.loc[("anchor_cos_min", "stricter"), "c_star"] == 0.1  # 2/5 at 0.01 with cos ≥ 0.98
+    assert table.loc[("suppression_r2_min", "looser"), "note"] == "not measured"
+    assert table.loc[("anchor_cos_min", "stricter"), "c_star_below"] == 0.01

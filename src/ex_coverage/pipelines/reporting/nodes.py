@@ -161,7 +161,13 @@ def write_report(
         f"anchors red, keeps the hue ring in the (z0, z1) plane, orders it as a colour wheel and still reconstructs colours "
         f"(M1–M4). Effective runs per level: {rates}. The lowest level with any effective run is {first_success}. "
         + (
-            f"From c = {c_star:g} upwards at least {critical['min_pass_rate']:.0%} of seeds are effective, so selective "
+            f"From c = {c_star:g} "
+            + (
+                "up to the top of the grid"
+                if critical.get("upper_beyond_grid", True)
+                else f"to {critical['upper']:g} (the grid's working window)"
+            )
+            + f" at least {critical['min_pass_rate']:.0%} of seeds are effective, so selective "
             f"regularizers need roughly {c_star * 100:.2g} % of samples labelled — about {critical['expected_labels']:.0f} "
             f"labelled samples per run — for a well-structured latent space. Compared with the seed notebook's "
             f"≈ 0.15 % coverage, this says the seed configuration was "
