@@ -15,9 +15,10 @@ from ex_coverage.sweep import SweepConfigError, parse_grid, parse_refinement
 from tests.project import kedro
 
 # Loose thresholds under which every run of the tiny sweep at c = 0.01 passes (winding must still be ±1), so
-# that the fit says "every run passes" and refinement looks below the lowest level.
+# that the fit says "every run passes" and refinement looks below the lowest level. (Kedro replaces a
+# top-level key given in --params as a whole, hence min_pass_rate; absent thresholds take the SPEC's defaults.)
 LOOSE = (
-    "reporting.thresholds.anchor_cos_min=0.5,reporting.thresholds.offplane_mean_max=1,"
+    "reporting.min_pass_rate=0.8,reporting.thresholds.anchor_cos_min=0.5,reporting.thresholds.offplane_mean_max=1,"
     "reporting.thresholds.offplane_max_max=1,reporting.thresholds.monotone_fraction_min=0,"
     "reporting.thresholds.sextant_max_dev_deg=180,reporting.thresholds.mse_median_max=1,"
     "reporting.thresholds.mse_max_max=1,refine.seeds_per_level=1"
@@ -93,3 +94,16 @@ def test_refine_end_to_end(tiny_sweep, tmp_path):
     # the new levels are ordinary sweep levels: resumable, nothing is missing
     resumed = kedro(project, "run", "--pipeline", "training", "--env", "test", "--only-missing-outputs", timeout=900)
     assert resumed.returncode == 0 and "Trained" not in resumed.stdout + resumed.stderr
+
+
+def test_sweep_writes_ed80_and_threshold_sensitivity(tiny_sweep):
+    from ex_coverage.science.estimate import ED80_COLUMNS
+
+    ed80 = pd.read_csv(tiny_sweep / "data/08_reporting/ed80.csv")
+    assert list(ed80.columns) == ED80_COLUMNS
+    assert list(ed80["criterion"]) == ["effective", "structured", "controllable", "m1", "m2", "m3", "m4", "m5"]
+    sensitivity = pd.read_csv(tiny_sweep / "data/08_reporting/threshold_sensitivity.csv")
+    assert {"anchor_cos_min", "offplane_mean_max"} <= set(sensitivity["threshold"])
+    report = (tiny_sweep / "data/08_reporting/report.md").read_text()
+    assert report.index("**Working window (fitted, effective)**") < report.index("c\\* ")
+    assert "## Threshold sensitivity (effective)" in report and "not measured" in report
