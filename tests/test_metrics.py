@@ -86,21 +86,29 @@ def test_critical_coverage_clean_threshold():
     answer = critical_coverage(LEVELS, [0, 0, 0.2, 0.8, 1, 1], 0.8, 1501 * 64)
     assert (answer.coverage, answer.last_failing) == (0.005, 0.002)
     assert answer.expected_labels == pytest.approx(0.005 * 1501 * 64)
+    assert answer.upper == 0.02 and answer.first_failing_above is None and answer.upper_beyond_grid
 
 
-def test_critical_coverage_ignores_an_isolated_success_below_a_failure():
-    answer = critical_coverage(LEVELS, [0, 1.0, 0.4, 0.8, 1, 0.8], 0.8, 100)
+def test_critical_coverage_takes_the_longest_window_and_its_upper_edge():
+    # an isolated success at 0.001, then the window 0.005–0.01 closed by a failure at 0.02 (SPEC §9)
+    answer = critical_coverage(LEVELS, [0, 1.0, 0.4, 0.8, 1, 0.6], 0.8, 100)
     assert (answer.coverage, answer.last_failing) == (0.005, 0.002)
+    assert (answer.upper, answer.first_failing_above, answer.upper_beyond_grid) == (0.01, 0.02, False)
+
+
+def test_critical_coverage_ties_go_to_the_lowest_window():
+    answer = critical_coverage(LEVELS, [0, 1.0, 0.4, 0.8, 0.2, 0.9], 0.8, 100)
+    assert (answer.coverage, answer.last_failing, answer.upper) == (0.001, 0, 0.001)
 
 
 def test_critical_coverage_when_no_level_qualifies():
-    answer = critical_coverage(LEVELS, [0, 0, 0.2, 1.0, 1.0, 0.6], 0.8, 100)
-    assert answer.coverage is None and answer.last_failing == 0.02
+    answer = critical_coverage(LEVELS, [0, 0, 0.2, 0.6, 0.4, 0.6], 0.8, 100)
+    assert answer.coverage is None and answer.last_failing == 0.02 and answer.upper is None
 
 
 def test_critical_coverage_when_every_level_qualifies():
     answer = critical_coverage(LEVELS, [1.0] * 6, 0.8, 100)
-    assert answer.coverage == 0 and answer.last_failing is None
+    assert answer.coverage == 0 and answer.last_failing is None and answer.upper_beyond_grid
 
 
 def test_summary_pass_rates_and_quartiles():

@@ -36,10 +36,11 @@ class SweepHooks:
         if run_params.get("only_missing_outputs"):
             self._refuse_stale_results(grid, parameters, schedule, catalog)
         log.info(
-            "Sweep: %d coverage levels × %d seeds = %d runs of %d steps",
+            "Sweep: %d coverage levels × %d seeds%s = %d runs of %d steps",
             len(grid.coverages),
             len(grid.seeds),
-            len(grid.coverages) * len(grid.seeds),
+            f" + {len(grid.refinement_runs)} refinement runs" if grid.refinement else "",
+            grid.n_runs,
             len(schedule),
         )
 
@@ -49,8 +50,8 @@ class SweepHooks:
         from ex_coverage.science.records import check_fresh, current_fingerprints
 
         records = []
-        for namespace in grid.namespaces:
-            for seed in grid.seeds:
+        for namespace, coverage in grid.namespaces.items():
+            for seed in grid.seeds_at(coverage):
                 name = f"{namespace}.run_record_seed_{seed}"
                 if catalog.exists(name):
                     records.append(catalog.load(name))

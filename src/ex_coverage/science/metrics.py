@@ -156,11 +156,18 @@ def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -
 
 @dataclass(frozen=True)
 class CriticalCoverage:
-    """c*: the smallest tested coverage from which every level up passes often enough (SPEC §9)."""
+    """The grid's working window (SPEC §9): the longest run of consecutive levels with pass rate ≥ the minimum.
 
-    coverage: float | None  # None: no level qualifies
-    last_failing: float | None  # the highest failing level below c*, the bracket's lower end
+    c* is its lowest level, bracketed by the failing level below it; its highest level is the grid's upper
+    edge, bracketed by the failing level above it (None when the window reaches the top of the grid).
+    """
+
+    coverage: float | None  # c*; None: no level qualifies
+    last_failing: float | None  # the failing level just below c*, the bracket's lower end
     expected_labels: float | None  # c* × steps × batch
+    upper: float | None = None  # the window's highest level
+    first_failing_above: float | None = None  # the failing level just above the window
+    upper_beyond_grid: bool = False  # the window reaches the top level: the upper edge lies beyond the grid
 
     def to_dict(self) -> dict[str, float | None]:
         return asdict(self)
@@ -169,18 +176,31 @@ class CriticalCoverage:
 def critical_coverage(
     coverages: Sequence[float], pass_rates: Sequence[float], min_pass_rate: float, samples_per_run: int
 ) -> CriticalCoverage:
-    """c* = the smallest coverage such that it and every higher level have pass rate ≥ ``min_pass_rate``."""
+    """c* and the grid's upper edge from the longest run of consecutive qualifying levels (ties: the lowest run)."""
     order = np.argsort(coverages)
     levels = np.asarray(coverages, dtype=np.float64)[order]
-    rates = np.asarray(pass_rates, dtype=np.float64)[order]
-    qualifies = rates >= min_pass_rate
-    if not qualifies[-1]:
+    qualifies = np.asarray(pass_rates, dtype=np.float64)[order] >= min_pass_rate
+    best, start = None, None
+    for i, ok in enumerate([*qualifies, False]):
+        if ok and start is None:
+            start = i
+        elif not ok and start is not None:
+            if best is None or i - start > best[1] - best[0]:
+                best = (start, i)
+            start = None
+    if best is None:
         return CriticalCoverage(None, float(levels[-1]), None)
-    first = len(levels) - 1
-    while first > 0 and qualifies[first - 1]:
-        first -= 1
+    first, stop = best
     below = float(levels[first - 1]) if first > 0 else None
-    return CriticalCoverage(float(levels[first]), below, float(levels[first]) * samples_per_run)
+    above = float(levels[stop]) if stop < len(levels) else None
+    return CriticalCoverage(
+        float(levels[first]),
+        below,
+        float(levels[first]) * samples_per_run,
+        upper=float(levels[stop - 1]),
+        first_failing_above=above,
+        upper_beyond_grid=above is None,
+    )
 
 
 def summarise_levels(

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
 from ex_coverage.science.architecture import LATENT_COLUMNS, RECONSTRUCTION_COLUMNS
+from ex_coverage.science.estimate import DoseResponse
 from ex_coverage.science.metrics import Thresholds, r_squared
 
 #: Latent projections of the seed notebook: (horizontal dim, vertical dim, depth dim).
@@ -200,17 +201,31 @@ def plot_metric_panels(runs: pd.DataFrame, summary: pd.DataFrame, thresholds: Th
     return figure
 
 
-def plot_pass_rate(summary: pd.DataFrame, min_pass_rate: float, critical: float | None) -> Figure:
-    """Fraction of effective runs per level with Wilson 95 % intervals, the required rate, and c*."""
-    figure, ax = _subplots(figsize=(7, 4))
-    levels = summary["coverage"].to_numpy()
-    x, zero_at = _coverage_positions(levels)
-    rate = summary["pass_rate"].to_numpy()
-    errors = np.stack([rate - summary["pass_rate_low"], summary["pass_rate_high"] - rate])
-    ax.errorbar(x, rate, yerr=errors, fmt="o-", capsize=4, label="effective (Wilson 95 %)")
+def plot_pass_rate(
+    summary: pd.DataFrame, min_pass_rate: float, critical: float | None, fit: DoseResponse | None = None
+) -> Figure:
+    """Fraction of effective runs per level with Wilson 95 % intervals, the required rate and c*; with a fit,
+    the fitted curve, its pointwise 95 % band, and ED80 / the upper edge with their profile intervals."""
+    figure, ax = _subplots(figsize=(8, 4.5))
+    grid = summary[summary["grid_level"]] if "grid_level" in summary else summary
+    added = summary[~summary["grid_level"]] if "grid_level" in summary else summary.iloc[:0]
+    levels = grid["coverage"].to_numpy()
+    _, zero_at = _coverage_positions(levels)
+    for part, style, label in ((grid, "o-", "effective (Wilson 95 %)"), (added, "s", "refinement levels")):
+        if len(part):
+            px = np.where(part["coverage"] > 0, part["coverage"], zero_at)
+            rate = part["pass_rate"].to_numpy()
+            errors = np.stack([rate - part["pass_rate_low"], part["pass_rate_high"] - rate])
+            ax.errorbar(px, rate, yerr=errors, fmt=style, capsize=4, label=label, alpha=0.9 if style == "o-" else 0.6)
     for name, style in (("structured", "s--"), ("controllable", "^:")):
-        if f"{name}_rate" in summary:
-            ax.plot(x, summary[f"{name}_rate"], style, alpha=0.7, label=name)
+        if f"{name}_rate" in grid:
+            ax.plot(
+                np.where(grid["coverage"] > 0, grid["coverage"], zero_at),
+                grid[f"{name}_rate"],
+                style,
+                alpha=0.7,
+                label=name,
+            )
     ax.axhline(min_pass_rate, color="tab:blue", ls="--", label=f"required {min_pass_rate:g}")
     if critical is not None:
         ax.axvline(
@@ -218,10 +233,29 @@ def plot_pass_rate(summary: pd.DataFrame, min_pass_rate: float, critical: float 
             color="tab:green",
             label=f"c* = {critical:g}",
         )
+    if fit is not None and fit.coefficients:
+        positive = summary["coverage"][summary["coverage"] > 0]
+        xs = np.linspace(np.log10(positive.min()), np.log10(positive.max()), 200)
+        low, high = fit.band(xs)
+        ax.plot(10**xs, fit.probability(xs), color="k", lw=1.5, label=f"fitted ({fit.model} logistic)")
+        ax.fill_between(10**xs, low, high, color="k", alpha=0.12, label="95 % band")
+        for crossing, name, colour in ((fit.ed80, "ED80", "tab:purple"), (fit.upper, "upper edge", "tab:orange")):
+            if crossing is None:
+                continue
+            lo, hi = crossing.coverage_interval()
+            ax.axvline(crossing.coverage, color=colour, lw=1.5, label=f"{name} = {crossing.coverage:.3g}")
+            ax.axvspan(
+                lo if lo is not None else 10 ** xs[0] / 10,
+                hi if hi is not None else 1.0,
+                color=colour,
+                alpha=0.12,
+                label=f"{name} 95 % interval",
+            )
     _coverage_axis(ax, levels, zero_at)
+    ax.set_xlim(zero_at / 1.5, max(levels.max(), *(added["coverage"] if len(added) else [0])) * 1.5)
     ax.set_ylim(-0.05, 1.05)
     ax.set_ylabel("fraction of seeds passing")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_title("Effective (structured and controllable) runs against label coverage")
     figure.tight_layout()
     return figure

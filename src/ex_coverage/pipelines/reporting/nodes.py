@@ -29,6 +29,9 @@ from ex_coverage.science.plots import (
 from ex_coverage.science.records import check_fresh, current_fingerprints, level_namespace
 from ex_coverage.science.schedule import Schedule
 
+from .estimate_nodes import effective_fit
+from .report_estimate import answer_section, estimate_sections, grid_window_text
+
 RUN_COLUMNS = ["coverage", "seed", "multiplier", "realised_coverage", *METRIC_COLUMNS, *CLASSIFICATIONS]
 #: What each classification requires, for the report.
 CLASSIFICATION_MEANING = {
@@ -45,8 +48,10 @@ def build_run_table(
     grids: dict[str, Any],
     schedule: Schedule,
     *run_scores: pd.DataFrame,
+    refinement_runs: tuple[tuple[float, int], ...] = (),
 ) -> pd.DataFrame:
-    """One row per (coverage, seed): solved multiplier, realised coverage, M1–M5 values, pass flags and classes.
+    """One row per (coverage, seed): solved multiplier, realised coverage, M1–M5 values, pass flags and classes,
+    and whether the run was added by refinement (``refinement_runs``, bound from the grid).
 
     Refuses runs whose recorded configuration fingerprint differs from the current configuration's.
     """
@@ -55,14 +60,20 @@ def build_run_table(
     check_fresh(runs.to_dict("records"), current_fingerprints(training, labels, grids, schedule.digest, len(schedule)))
     flags = pd.DataFrame([passes(row, limits) for row in runs.to_dict("records")], index=runs.index)
     runs = pd.concat([runs, flags], axis=1).sort_values(["coverage", "seed"], ignore_index=True)
+    added = set(refinement_runs)
+    runs["refinement"] = [(c, s) in added for c, s in zip(runs["coverage"], runs["seed"])]
     extra = [c for c in runs.columns if c not in RUN_COLUMNS]
     return runs[RUN_COLUMNS + extra]
 
 
 def summarise_sweep(coverage_runs: pd.DataFrame) -> pd.DataFrame:
-    """Per level: pass rates of structured, controllable and effective with Wilson 95 % bounds, and the median
-    and IQR of every metric."""
-    return summarise_levels(coverage_runs, METRIC_COLUMNS)
+    """Per level: pass rates of structured, controllable and effective with Wilson 95 % bounds, the median and
+    IQR of every metric, and whether the level belongs to the configured grid (``grid_level``; False for a level
+    only refinement added)."""
+    summary = summarise_levels(coverage_runs, METRIC_COLUMNS)
+    refined = coverage_runs.groupby("coverage")["refinement"].all() if "refinement" in coverage_runs else None
+    summary["grid_level"] = True if refined is None else ~summary["coverage"].map(refined).astype(bool)
+    return summary
 
 
 def combine_named_colour_deltas(*per_level: pd.DataFrame) -> pd.DataFrame:
@@ -80,18 +91,20 @@ def _rate_column(criterion: str) -> str:
 def find_critical_coverage(
     coverage_summary: pd.DataFrame, reporting: dict[str, Any], schedule: Schedule, training: dict[str, Any]
 ) -> dict[str, Any]:
-    """c* (SPEC §9) as a fraction and as the expected number of labelled samples in a run: for ``effective`` at
-    the top level, and for each classification under ``by_criterion``."""
+    """The grid's working window and c* (SPEC §9) as a fraction and as the expected number of labelled samples in
+    a run: for ``effective`` at the top level, and for each classification under ``by_criterion``. Only the
+    configured grid's levels count (refinement levels enter the continuous estimate)."""
     samples = len(schedule) * int(training["batch_size"])
+    grid = coverage_summary[coverage_summary["grid_level"]] if "grid_level" in coverage_summary else coverage_summary
     by_criterion = {
         criterion: critical_coverage(
-            coverage_summary["coverage"],
-            coverage_summary[_rate_column(criterion)],
+            grid["coverage"],
+            grid[_rate_column(criterion)],
             reporting["min_pass_rate"],
             samples,
         ).to_dict()
         for criterion in CLASSIFICATIONS
-        if _rate_column(criterion) in coverage_summary
+        if _rate_column(criterion) in grid
     }
     return {
         **by_criterion["effective"],
@@ -146,9 +159,12 @@ def plot_sweep_metrics(
     return plot_metric_panels(coverage_runs, coverage_summary, Thresholds.from_params(thresholds))
 
 
-def plot_sweep_pass_rate(coverage_summary: pd.DataFrame, critical: dict[str, Any]) -> Figure:
-    """Pass rate per level with its Wilson interval and c*."""
-    return plot_pass_rate(coverage_summary, critical["min_pass_rate"], critical["coverage"])
+def plot_sweep_pass_rate(
+    coverage_summary: pd.DataFrame, critical: dict[str, Any], ed80_fits: dict[str, Any] | None = None
+) -> Figure:
+    """Pass rate per level with its Wilson interval and c*; the fitted curve, its band and the crossings."""
+    fit = effective_fit(ed80_fits) if ed80_fits is not None else None
+    return plot_pass_rate(coverage_summary, critical["min_pass_rate"], critical["coverage"], fit)
 
 
 def plot_sweep_latents(*latents_and_records: Any, seed: int) -> Figure:
@@ -231,8 +247,11 @@ def write_report(
     thresholds: dict[str, Any],
     coverage_runs: pd.DataFrame,
     named_colour_deltas: pd.DataFrame,
+    ed80_fits: dict[str, Any] | None = None,
+    threshold_sensitivity: pd.DataFrame | None = None,
 ) -> str:
-    """report.md: the answer, its bracket, the thresholds, the summary table, figures and a conclusion."""
+    """report.md: the working window (ED80 and upper edge), c* with its bracket, the estimates per criterion,
+    threshold sensitivity, the thresholds, the summary table, figures and a conclusion."""
     limits = Thresholds.from_params(thresholds)
     n_seeds = coverage_runs.groupby("coverage")["seed"].nunique().max()
     c_star, below = critical["coverage"], critical["last_failing"]
@@ -250,7 +269,7 @@ def write_report(
         answer = (
             f"**c\\* = {c_star:g}** ({c_star * 100:.3g} % of drawn samples labelled), i.e. about "
             f"**{critical['expected_labels']:.0f} labelled samples** over a run of {critical['samples_per_run']} drawn samples. "
-            f"The threshold lies {bracket}."
+            f"The threshold lies {bracket}." + grid_window_text(critical)
         )
     rates = ", ".join(
         f"{r['coverage']:g}: {r['effective_runs']}/{r['runs']}" for r in coverage_summary.to_dict("records")
@@ -263,7 +282,13 @@ def write_report(
         f"(M1–M4, structured), and suppressing the anchor direction damages red-like colours only (M5, controllable). "
         f"Effective runs per level: {rates}. The lowest level with any effective run is {first_success}. "
         + (
-            f"From c = {c_star:g} upwards at least {critical['min_pass_rate']:.0%} of seeds are effective, so selective "
+            f"From c = {c_star:g} "
+            + (
+                "up to the top of the grid"
+                if critical.get("upper_beyond_grid", True)
+                else f"to {critical['upper']:g} (the grid's working window)"
+            )
+            + f" at least {critical['min_pass_rate']:.0%} of seeds are effective, so selective "
             f"regularizers need roughly {c_star * 100:.2g} % of samples labelled — about {critical['expected_labels']:.0f} "
             f"labelled samples per run — for a well-structured, controllable latent space. Compared with the seed notebook's "
             f"≈ 0.15 % coverage, this says the seed configuration was "
@@ -276,6 +301,9 @@ def write_report(
     suppression_figures = "\n\n".join(
         f"![M5 at coverage {c:g}](levels/{level_namespace(c)}_suppression.png)" for c in coverage_summary["coverage"]
     )
+    if ed80_fits is not None:
+        answer = answer_section(ed80_fits, critical, coverage_runs) + "\n\n" + answer
+    extra = estimate_sections(ed80_fits, threshold_sensitivity, coverage_runs) if ed80_fits is not None else ""
     return f"""# Label coverage needed for effective weak supervision
 
 *Question (SPEC §1): what proportion of training data must be labelled for selective regularizers to produce a
@@ -285,8 +313,9 @@ well-structured latent space?*
 
 {answer}
 
-c\\* is the smallest tested coverage such that it and every higher level reach a pass rate ≥ {critical["min_pass_rate"]:g}.
-
+c\\* is the lowest level of the grid's working window, the longest run of consecutive levels whose pass rate is
+≥ {critical["min_pass_rate"]:g} (SPEC §9).
+{extra}
 ### Structure and control
 
 {structure_and_control(critical, coverage_runs)}

@@ -8,6 +8,7 @@ from kedro.pipeline import Node, Pipeline
 
 from ex_coverage.sweep import SweepGrid, bind
 
+from .estimate_nodes import estimate_ed80, threshold_sensitivity
 from .nodes import (
     build_run_table,
     combine_named_colour_deltas,
@@ -46,14 +47,18 @@ def level_report_pipeline(seed: int) -> Pipeline:
 def create_pipeline(grid: SweepGrid) -> Pipeline:
     namespaces = list(grid.namespaces)
     figure_seed = grid.seeds[0]
+    overview = [ns for ns, c in grid.namespaces.items() if c in grid.coverages]  # the configured grid's levels
     per_level = sum(
-        (Pipeline(level_report_pipeline(figure_seed), namespace=ns, inputs={"hsv_grid_coarse"}) for ns in namespaces),
+        (
+            Pipeline(level_report_pipeline(grid.seeds_at(c)[0]), namespace=ns, inputs={"hsv_grid_coarse"})
+            for ns, c in grid.namespaces.items()
+        ),
         Pipeline([]),
     )
     sweep_wide = Pipeline(
         [
             Node(
-                build_run_table,
+                bind(build_run_table, refinement_runs=grid.refinement_runs),
                 [
                     "params:reporting.thresholds",
                     "params:training",
@@ -92,7 +97,7 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
             ),
             Node(
                 plot_sweep_pass_rate,
-                ["coverage_summary", "critical_coverage"],
+                ["coverage_summary", "critical_coverage", "ed80_fits"],
                 "coverage_pass_rate_figure",
                 name="plot_sweep_pass_rate",
             ),
@@ -100,11 +105,18 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
                 bind(plot_sweep_latents, seed=figure_seed),
                 [
                     *chain.from_iterable(
-                        (f"{ns}.latents_seed_{figure_seed}", f"{ns}.run_record_seed_{figure_seed}") for ns in namespaces
+                        (f"{ns}.latents_seed_{figure_seed}", f"{ns}.run_record_seed_{figure_seed}") for ns in overview
                     )
                 ],
                 "coverage_latents_figure",
                 name="plot_sweep_latents",
+            ),
+            Node(estimate_ed80, "coverage_runs", ["ed80", "ed80_fits"], name="estimate_ed80"),
+            Node(
+                threshold_sensitivity,
+                ["coverage_runs", "params:reporting", "dopesheet", "params:training"],
+                "threshold_sensitivity",
+                name="threshold_sensitivity",
             ),
             Node(
                 write_report,
@@ -114,6 +126,8 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
                     "params:reporting.thresholds",
                     "coverage_runs",
                     "named_colour_deltas",
+                    "ed80_fits",
+                    "threshold_sensitivity",
                 ],
                 "report",
                 name="write_report",

@@ -76,11 +76,11 @@ def level_pipeline(coverage: float, seeds) -> Pipeline:
 
 
 def create_pipeline(grid: SweepGrid) -> Pipeline:
-    """One namespaced copy of the template per coverage level."""
+    """One namespaced copy of the template per coverage level (grid and refinement levels alike)."""
     return sum(
         (
             Pipeline(
-                level_pipeline(coverage, grid.seeds),
+                level_pipeline(coverage, grid.seeds_at(coverage)),
                 namespace=namespace,
                 inputs=SHARED_INPUTS,
                 parameters=SHARED_PARAMETERS,
