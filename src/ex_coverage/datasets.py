@@ -8,9 +8,11 @@ Tables, JSON and figures offer the previews kedro-viz shows.
 from __future__ import annotations
 
 import base64
+import errno
 import io
 import json
 import os
+import re
 import tempfile
 from abc import abstractmethod
 from pathlib import Path
@@ -20,19 +22,46 @@ import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import ImagePreview, JSONPreview, TablePreview
 
+#: Temporary names of saves in progress: ``.<target name>.<random>.partial`` beside the target. The
+#: one definition of this project's temporary names; :func:`ex_coverage.lock.remove_partial_files`
+#: removes leftovers matching it (and nothing else) at the start of a writing run.
+PARTIAL_PREFIX, PARTIAL_SUFFIX = ".", ".partial"
+PARTIAL_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.partial$")
+
+
+def partial_name_parts(path: Path) -> tuple[str, str]:
+    """``(prefix, suffix)`` for :func:`tempfile.mkstemp`: gives a name matching :data:`PARTIAL_NAME`."""
+    return f"{PARTIAL_PREFIX}{path.name}.", PARTIAL_SUFFIX
+
+
+def is_partial_file(name: str) -> bool:
+    """Whether a file name is one of this project's temporary save names."""
+    return PARTIAL_NAME.match(name) is not None
+
 
 def write_atomically(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` through a temporary file in the same folder and a rename."""
+    """Write ``payload`` to ``path`` through a temporary file in the same folder and a rename.
+
+    If the write fails (disk full, quota), the temporary file is removed, the previous file is left
+    as it was, and a :class:`DatasetError` says so.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    prefix, suffix = partial_name_parts(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(payload)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            hint = " (disk full: free some space)" if error.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+            kept = "the previous file is unchanged" if path.exists() else "nothing was written"
+            raise DatasetError(
+                f"{path}: could not be saved: {error.strerror or error}{hint}; {kept}. Rerun once fixed."
+            ) from error
         raise
 
 

@@ -21,6 +21,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
+from ex_coverage.science.config import validation_block
 from ex_coverage.science.errors import TrainingDiverged
 from ex_coverage.science.model import AutoencoderEnsemble, torch_threads
 from ex_coverage.science.regularizers import REGULARIZERS, Regularizer
@@ -42,7 +43,7 @@ class TrainingConfig:
     """How to train, apart from the schedule and labels."""
 
     batch_size: int = 64
-    validate_every: int = 250
+    validate_every: int = 250  # validate after every multiple of this many steps (0: never), and the final model
     steps_per_batch: int = 50  # optimiser steps per Lightning batch: amortises the Trainer's per-batch hooks
     accelerator: str = "cpu"
     threads: int = 1
@@ -241,8 +242,12 @@ class StepBlocks:
 
 
 def make_trainer(n_steps: int, config: TrainingConfig) -> L.Trainer:
-    """A lean Lightning Trainer: one epoch over blocks of steps, validation every ``validate_every`` steps."""
-    n_batches = len(StepBlocks(n_steps, config.steps_per_batch))
+    """A lean Lightning Trainer: one epoch over blocks of :func:`validation_block` steps, validation after
+    exactly every ``validate_every`` steps (none when 0 or longer than the run)."""
+    block = validation_block(config.validate_every, config.steps_per_batch)
+    n_batches = len(StepBlocks(n_steps, block))
+    interval = config.validate_every // block if config.validate_every else 0
+    validates = 0 < interval <= n_batches and config.validate_every <= n_steps
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no accelerator banner and tips per level
     if config.accelerator != "cpu":
         os.environ.setdefault(
@@ -259,8 +264,8 @@ def make_trainer(n_steps: int, config: TrainingConfig) -> L.Trainer:
         enable_progress_bar=False,
         deterministic=True,
         num_sanity_val_steps=0,
-        val_check_interval=min(max(1, config.validate_every // config.steps_per_batch), n_batches),
-        limit_val_batches=1,
+        val_check_interval=interval if validates else 1,
+        limit_val_batches=1 if validates else 0,
     )
 
 
@@ -291,9 +296,11 @@ def train_ensemble(
             torch.as_tensor(np.asarray(validation_colours), dtype=torch.float32),
             {k: torch.as_tensor(np.asarray(v)) for k, v in validation_labels.items()},
         )
-        make_trainer(n_steps, config).fit(
-            module, train_dataloaders=StepBlocks(n_steps, config.steps_per_batch), val_dataloaders=[0]
-        )
+        block = validation_block(config.validate_every, config.steps_per_batch)
+        make_trainer(n_steps, config).fit(module, train_dataloaders=StepBlocks(n_steps, block), val_dataloaders=[0])
+        if not module.validation_records or module.validation_records[-1]["step"] != n_steps:
+            with torch.no_grad():  # the final model is always validated
+                module.validation_step(0, 0)
     wall = time.perf_counter() - start
     counted = labelled_steps(schedule)
     validation = pd.DataFrame(module.validation_records)
