@@ -17,19 +17,18 @@ from tests.conftest import ROOT
 REGULARIZERS = ["reg-anchor", "reg-separate", "reg-planar"]
 
 
-def base_parameters() -> dict:
+def base_parameters(*envs: str) -> dict:
+    """The parameters of conf/base, overridden group by group by those of ``envs``."""
     parameters = {}
-    for path in sorted((ROOT / "conf/base").glob("parameters_*.yml")):
-        parameters.update(yaml.safe_load(path.read_text()))
+    for env in ("base", *envs):
+        for path in sorted((ROOT / "conf" / env).glob("parameters_*.yml")):
+            parameters.update(yaml.safe_load(path.read_text()))
     return parameters
 
 
 def test_the_shipped_configurations_are_valid():
-    check_parameters(base_parameters())
-    large = base_parameters()
-    for path in (ROOT / "conf/large").glob("parameters_*.yml"):
-        large.update(yaml.safe_load(path.read_text()))
-    check_parameters(large)
+    for envs in ((), ("test",), ("large",)):
+        check_parameters(base_parameters(*envs))
 
 
 @pytest.mark.parametrize(
