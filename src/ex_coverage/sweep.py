@@ -14,6 +14,7 @@ from functools import partial, update_wrapper
 from pathlib import Path
 from typing import Any
 
+from ex_coverage.science.config import MAX_SEED
 from ex_coverage.science.errors import ExCoverageError
 from ex_coverage.science.labels import CoverageError, solve_multiplier
 from ex_coverage.science.records import level_namespace
@@ -21,6 +22,8 @@ from ex_coverage.science.records import level_namespace
 GRID_FILE = "conf/<env>/parameters_sweep.yml"
 #: Levels added by `kedro refine` (SPEC §9a), one file per config environment, read with the grid.
 REFINEMENT_FILE = "parameters_refinement.yml"
+#: The keys of ``sweep``.
+SWEEP_KEYS = ("coverages", "seeds")
 
 
 class SweepConfigError(ExCoverageError, ValueError):
@@ -68,6 +71,11 @@ def parse_grid(params: Mapping[str, Any], source: str = GRID_FILE) -> SweepGrid:
     """Validate ``{"coverages": [...], "seeds": [...]}`` and return the grid, coverages sorted."""
     if not isinstance(params, Mapping):
         raise SweepConfigError(f"{source}: 'sweep' must be a mapping with keys 'coverages' and 'seeds'")
+    unknown = sorted(set(params) - set(SWEEP_KEYS), key=str)
+    if unknown:
+        raise SweepConfigError(
+            f"{source}: unknown key(s) {', '.join(f'sweep.{k}' for k in unknown)} (allowed: {', '.join(SWEEP_KEYS)})"
+        )
     coverages, seeds = params.get("coverages"), params.get("seeds")
     if not isinstance(coverages, (list, tuple)) or not coverages:
         raise SweepConfigError(f"{source}: sweep.coverages must be a non-empty list of numbers, got {coverages!r}")
@@ -85,6 +93,11 @@ def parse_grid(params: Mapping[str, Any], source: str = GRID_FILE) -> SweepGrid:
     for i, s in enumerate(seeds):
         if not isinstance(s, numbers.Integral) or isinstance(s, bool) or s < 0:
             raise SweepConfigError(f"{source}: sweep.seeds[{i}] = {s!r} is not a non-negative integer")
+        if s > MAX_SEED:
+            raise SweepConfigError(
+                f"{source}: sweep.seeds[{i}] = {s!r} is too large: seeds must lie in [0, 2**63 - 1] "
+                "(they are stored as 64-bit integers)"
+            )
         if s in seeds[:i]:
             raise SweepConfigError(f"{source}: sweep.seeds[{i}] = {s!r} is duplicated")
     return SweepGrid(tuple(sorted(float(c) for c in coverages)), tuple(int(s) for s in seeds))
