@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -130,7 +131,7 @@ def test_a_kill_during_reporting_then_a_rerun_gives_the_uninterrupted_report(pro
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     output = " ".join((rerun.stdout + rerun.stderr).split())
     assert "Taking over a stale run lock" in output and "is no longer running" in output
-    assert "Removed 1 temporary file(s) left by an interrupted save" in output
+    assert re.search(r"Removed \d+ temporary file\(s\) left by an interrupted save", output)  # ours, maybe the kill's
     assert not leftover.exists() and not (project / "data" / LOCK_NAME).exists()
     for path in REPORTED:
         assert (project / path).read_bytes() == (tiny_sweep / path).read_bytes(), path
