@@ -169,9 +169,9 @@ def test_seed_configuration_reproduces_the_seed_reconstruction_error():
 
 @pytest.mark.parametrize(
     "validate_every, steps",
-    [(0, [81]), (7, [7, 14, 21, 28, 35, 42, 49, 56, 63, 70, 77, 81]), (20, [20, 40, 60, 80, 81]), (250, [81])],
+    [(0, []), (7, [7, 14, 21, 28, 35, 42, 49, 56, 63, 70, 77]), (20, [20, 40, 60, 80]), (250, [])],
 )
-def test_validation_lands_exactly_on_every_multiple_of_validate_every_and_the_final_model(validate_every, steps):
+def test_validation_lands_exactly_on_every_multiple_of_validate_every(validate_every, steps):
     from ex_coverage.science.training import TrainingConfig
 
     grid, validation = rgb_grid(10), rgb_grid(4)
