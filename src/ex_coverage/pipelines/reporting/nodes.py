@@ -13,6 +13,7 @@ from ex_coverage.science.plots import (
     plot_error_profile,
     plot_latent_overview,
     plot_latent_projections,
+    plot_level_seeds,
     plot_metric_panels,
     plot_pass_rate,
 )
@@ -75,6 +76,61 @@ def plot_level_figures(
     )
 
 
+def plot_seed_overview(*frames: pd.DataFrame, seeds: tuple[int, ...], coverage: float) -> Figure:
+    """Every seed of a level in one figure; ``frames`` are the histories, then latents, then error profiles, by seed."""
+    n = len(seeds)
+    histories, latents, profiles = (dict(zip(seeds, frames[i * n : (i + 1) * n])) for i in range(3))
+    return plot_level_seeds(histories, latents, profiles, f"All seeds · coverage {coverage:g}")
+
+
+def select_overview_latents(latents: pd.DataFrame, run_record: dict[str, Any]) -> pd.DataFrame:
+    """The latents of the fine RGB cube for one run, with its coverage and seed: what the sweep's overview plots."""
+    rgb = latents[latents["grid"] == "rgb_grid_fine"].reset_index(drop=True)
+    return rgb.assign(coverage=run_record["coverage"], seed=run_record["seed"])
+
+
+#: run_scores columns that describe the run rather than score it; the level page leaves them out.
+_NOT_SCORES = {"coverage", "multiplier", "saturated_labels", "counted_samples", "fingerprint"}
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def write_level_report(
+    run_scores: pd.DataFrame, *figures: bytes, level: str, coverage: float, figure_kinds: tuple[str, ...]
+) -> str:
+    """The level's page (``levels/<level>.md``): each seed's scores and the level's figures.
+
+    ``figures`` are the level's figures (PNG, in ``figure_kinds`` order); the page links their files,
+    which sit beside it, and is written after them.
+    """
+    if len(figures) != len(figure_kinds):
+        raise ValueError(f"{level}: {len(figures)} figures for {len(figure_kinds)} figure kinds")
+    columns = [c for c in run_scores.columns if c not in _NOT_SCORES and not c.startswith("labelled_")]
+    rows = run_scores.sort_values("seed")[columns]
+    table = [
+        "| " + " | ".join(columns) + " |",
+        "|---" * len(columns) + "|",
+        *("| " + " | ".join(_cell(v) for v in row) + " |" for row in rows.itertuples(index=False)),
+    ]
+    images = "\n\n".join(f"![{kind}]({level}_{kind}.png)" for kind in figure_kinds)
+    return f"""# Coverage {coverage:g} (`{level}`)
+
+{len(rows)} seeds, label multiplier {run_scores["multiplier"].iloc[0]:.4g}. Pass flags and the answer are in `../report.md`.
+
+## Scores per seed
+
+{chr(10).join(table)}
+
+## Figures
+
+{images}
+"""
+
+
 def plot_sweep_metrics(
     coverage_runs: pd.DataFrame, coverage_summary: pd.DataFrame, thresholds: dict[str, Any]
 ) -> Figure:
@@ -87,12 +143,9 @@ def plot_sweep_pass_rate(coverage_summary: pd.DataFrame, critical: dict[str, Any
     return plot_pass_rate(coverage_summary, critical["min_pass_rate"], critical["coverage"])
 
 
-def plot_sweep_latents(*latents_and_records: Any, seed: int) -> Figure:
-    """The latent projections of every level side by side; inputs alternate latents and run record."""
-    by_level = {
-        record["coverage"]: latents for latents, record in zip(latents_and_records[0::2], latents_and_records[1::2])
-    }
-    return plot_latent_overview(by_level, seed)
+def plot_sweep_latents(*overview_latents: pd.DataFrame, seed: int) -> Figure:
+    """The latent projections of every level side by side, from each level's ``overview_latents``."""
+    return plot_latent_overview({frame["coverage"].iloc[0]: frame for frame in overview_latents}, seed)
 
 
 def _format_table(summary: pd.DataFrame) -> str:

@@ -2,34 +2,68 @@
 
 from __future__ import annotations
 
-from itertools import chain
-
 from kedro.pipeline import Node, Pipeline
 
+from ex_coverage.pipelines.levels import boundary_name, crossing
 from ex_coverage.sweep import SweepGrid, bind
 
 from .nodes import (
     build_run_table,
     find_critical_coverage,
     plot_level_figures,
+    plot_seed_overview,
     plot_sweep_latents,
     plot_sweep_metrics,
     plot_sweep_pass_rate,
+    select_overview_latents,
     summarise_sweep,
+    write_level_report,
     write_report,
 )
 
+#: The figures of every level (catalog ``{level}.{kind}_figure``), in the order its page shows them.
+LEVEL_FIGURES = ("colours", "error", "latents", "seeds")
 
-def level_report_pipeline(seed: int) -> Pipeline:
-    """Template: the seed notebook's figures for one run of a level."""
+
+def level_report_pipeline(namespace: str, coverage: float, seeds, figure_seed: int) -> Pipeline:
+    """Template: a level's figures, its page, and the bundle the sweep's latent overview needs.
+
+    It reads every per-seed output of the level's training, so that they all stay inside the
+    level's namespace; ``run_scores`` comes in, ``overview_latents`` and ``report`` go out.
+    """
+    seeds = tuple(seeds)
+    per_seed = [f"{name}_seed_{s}" for name in ("history", "latents", "error_profile") for s in seeds]
     return Pipeline(
         [
             Node(
                 plot_level_figures,
-                [f"latents_seed_{seed}", f"error_profile_seed_{seed}", "hsv_grid_coarse", f"run_record_seed_{seed}"],
+                [
+                    f"latents_seed_{figure_seed}",
+                    f"error_profile_seed_{figure_seed}",
+                    "hsv_grid_coarse",
+                    f"run_record_seed_{figure_seed}",
+                ],
                 ["colours_figure", "error_figure", "latents_figure"],
                 name="plot_level_figures",
-            )
+            ),
+            Node(
+                bind(plot_seed_overview, seeds=seeds, coverage=coverage),
+                per_seed,
+                "seeds_figure",
+                name="plot_seed_overview",
+            ),
+            Node(
+                select_overview_latents,
+                [f"latents_seed_{figure_seed}", f"run_record_seed_{figure_seed}"],
+                "overview_latents",
+                name="select_overview_latents",
+            ),
+            Node(
+                bind(write_level_report, level=namespace, coverage=coverage, figure_kinds=LEVEL_FIGURES),
+                ["run_scores", *(f"{kind}_figure" for kind in LEVEL_FIGURES)],
+                "report",
+                name="write_level_report",
+            ),
         ]
     )
 
@@ -38,7 +72,15 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
     namespaces = list(grid.namespaces)
     figure_seed = grid.seeds[0]
     per_level = sum(
-        (Pipeline(level_report_pipeline(figure_seed), namespace=ns, inputs={"hsv_grid_coarse"}) for ns in namespaces),
+        (
+            Pipeline(
+                level_report_pipeline(namespace, coverage, grid.seeds, figure_seed),
+                namespace=namespace,
+                inputs={"hsv_grid_coarse": "hsv_grid_coarse", **crossing(namespace, ["run_scores"])},
+                outputs=crossing(namespace, ["overview_latents", "report"]),
+            )
+            for namespace, coverage in grid.namespaces.items()
+        ),
         Pipeline([]),
     )
     sweep_wide = Pipeline(
@@ -51,7 +93,7 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
                     "params:labels",
                     "params:grids",
                     "dopesheet",
-                    *(f"{ns}.run_scores" for ns in namespaces),
+                    *(boundary_name(ns, "run_scores") for ns in namespaces),
                 ],
                 "coverage_runs",
                 name="build_run_table",
@@ -77,11 +119,7 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
             ),
             Node(
                 bind(plot_sweep_latents, seed=figure_seed),
-                [
-                    *chain.from_iterable(
-                        (f"{ns}.latents_seed_{figure_seed}", f"{ns}.run_record_seed_{figure_seed}") for ns in namespaces
-                    )
-                ],
+                [boundary_name(ns, "overview_latents") for ns in namespaces],
                 "coverage_latents_figure",
                 name="plot_sweep_latents",
             ),

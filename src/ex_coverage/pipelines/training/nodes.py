@@ -30,8 +30,10 @@ def base_probabilities(training_grid: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
-def solve_label_multiplier(training_grid: pd.DataFrame, *, coverage: float) -> dict[str, Any]:
-    """Solve C(m) = coverage for the label multiplier m (SPEC §7)."""
+def solve_label_multiplier(
+    training_grid: pd.DataFrame, schedule: Schedule, training: dict[str, Any], *, coverage: float
+) -> dict[str, Any]:
+    """Solve C(m) = coverage for the label multiplier m (SPEC §7); also the labelled samples a run expects."""
     solution = solve_multiplier(coverage, base_probabilities(training_grid))
     if solution.saturated:
         log.warning(
@@ -39,7 +41,8 @@ def solve_label_multiplier(training_grid: pd.DataFrame, *, coverage: float) -> d
             coverage,
             solution.multiplier,
         )
-    return solution.to_dict()
+    drawn = len(schedule) * int(training["batch_size"])
+    return {**solution.to_dict(), "expected_labelled_samples": solution.expected_coverage * drawn}
 
 
 def train_level(

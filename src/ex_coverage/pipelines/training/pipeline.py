@@ -6,6 +6,7 @@ from itertools import chain
 
 from kedro.pipeline import Node, Pipeline
 
+from ex_coverage.pipelines.levels import crossing
 from ex_coverage.progress import TRAINING_NODE
 from ex_coverage.sweep import SweepGrid, bind
 
@@ -15,7 +16,7 @@ from .nodes import score_level, solve_label_multiplier, train_level
 SHARED_INPUTS = {
     "training_grid",
     "validation_grid",
-    "dopesheet",
+    "schedule",
     "hue_ring",
     "hsv_grid_fine",
     "hsv_grid_coarse",
@@ -36,7 +37,7 @@ def level_pipeline(coverage: float, seeds) -> Pipeline:
         [
             Node(
                 bind(solve_label_multiplier, coverage=coverage),
-                "training_grid",
+                ["training_grid", "schedule", "params:training"],
                 "label_multiplier",
                 name="solve_label_multiplier",
             ),
@@ -45,7 +46,7 @@ def level_pipeline(coverage: float, seeds) -> Pipeline:
                 [
                     "training_grid",
                     "validation_grid",
-                    "dopesheet",
+                    "schedule",
                     "label_multiplier",
                     "params:training",
                     "params:labels",
@@ -71,7 +72,7 @@ def level_pipeline(coverage: float, seeds) -> Pipeline:
 
 
 def create_pipeline(grid: SweepGrid) -> Pipeline:
-    """One namespaced copy of the template per coverage level."""
+    """One namespaced copy of the template per coverage level; only ``run_scores`` leaves it (see ``levels.py``)."""
     return sum(
         (
             Pipeline(
@@ -79,6 +80,7 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
                 namespace=namespace,
                 inputs=SHARED_INPUTS,
                 parameters=SHARED_PARAMETERS,
+                outputs=crossing(namespace, ["run_scores"]),
             )
             for namespace, coverage in grid.namespaces.items()
         ),
