@@ -43,6 +43,46 @@ class SweepHooks:
             len(schedule),
         )
 
+    @hook_impl
+    def after_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
+        """End a run that wrote the report with the summary: the answer, runs passed, where to look."""
+        if "report" not in pipeline.all_outputs():
+            return
+        import click
+
+        click.echo(self._summary(pipeline, catalog))
+
+    @staticmethod
+    def _summary(pipeline: Any, catalog: Any) -> str:
+        from pathlib import Path
+
+        import pandas as pd
+
+        from ex_coverage.datasets import FigureDataset
+        from ex_coverage.summary import sweep_summary
+
+        def path(name: str) -> Path:
+            filepath = Path(str(catalog.get(name, fallback_to_runtime_pattern=True)._describe()["filepath"]))
+            return filepath.relative_to(Path.cwd()) if filepath.is_relative_to(Path.cwd()) else filepath
+
+        outputs = sorted(pipeline.all_outputs())
+        figures = [
+            path(name)
+            for name in outputs
+            if "." not in name and isinstance(catalog.get(name, fallback_to_runtime_pattern=True), FigureDataset)
+        ]
+        levels = [name for name in outputs if name.endswith("_figure") and "." in name]
+        report = path("report")
+        ed80_file = report.parent / "ed80.csv"  # written by the ED80 estimate where that pipeline exists
+        return sweep_summary(
+            catalog.load("critical_coverage"),
+            catalog.load("coverage_runs"),
+            report,
+            figures,
+            level_pages=path(levels[0]).parent if levels else None,
+            ed80=pd.read_csv(ed80_file) if ed80_file.exists() else None,
+        )
+
     @staticmethod
     def _refuse_stale_results(grid: Any, parameters: dict[str, Any], schedule: Any, catalog: Any) -> None:
         """--only-missing-outputs keeps existing results: refuse if any was made by another configuration."""

@@ -284,12 +284,12 @@ def train_ensemble(
         drawn = [draw_batches(s, n_steps, config.batch_size, probabilities) for s in seeds]
         module = EnsembleTrainingModule(
             seeds,
-            torch.as_tensor(np.asarray(colours), dtype=torch.float32),
+            torch.tensor(np.asarray(colours), dtype=torch.float32),  # a copy: arrays read from Parquet are read-only
             drawn,
             label_names,
             schedule,
-            torch.as_tensor(np.asarray(validation_colours), dtype=torch.float32),
-            {k: torch.as_tensor(np.asarray(v)) for k, v in validation_labels.items()},
+            torch.tensor(np.asarray(validation_colours), dtype=torch.float32),
+            {k: torch.tensor(np.asarray(v)) for k, v in validation_labels.items()},
         )
         make_trainer(n_steps, config).fit(
             module, train_dataloaders=StepBlocks(n_steps, config.steps_per_batch), val_dataloaders=[0]
