@@ -93,9 +93,9 @@ class LevelProgress:
     def _runs_text(self) -> str:
         return f"{self.runs_done}/{self.total_runs}"
 
-    def estimate_left(self) -> float:
+    def estimate_left(self, elapsed: float | None = None) -> float:
         """Seconds left at the average pace so far (levels finish at a steady rate)."""
-        elapsed = self._clock() - self._start
+        elapsed = self._clock() - self._start if elapsed is None else elapsed
         return elapsed / self.done * (self.total - self.done) if self.done else float("nan")
 
     def node_finished(self, node_name: str) -> None:
@@ -108,7 +108,7 @@ class LevelProgress:
         self.done += 1
         self.runs_done += runs
         elapsed = self._clock() - self._start
-        left = self.estimate_left()
+        left = self.estimate_left(elapsed)
         message = (
             f"Level {self.done}/{self.total} · {self._runs_text()} runs · {elapsed:.0f} s elapsed, "
             f"~{left:.0f} s left · {level}"
