@@ -89,3 +89,15 @@ def test_summary_block_with_an_ed80_table():
     assert ed80_line(None) is None and "ED80" not in sweep_summary(critical, runs, "r.md", [])
     assert ed80_line(ed80.assign(ed80=float("nan"))) == "ED80:    not estimable for effective (quadratic fit)"
     assert runs_line(pd.DataFrame({"seed": [0, 1]})) == "Runs:    2"
+
+
+def test_progress_bar_in_a_terminal_counts_levels_and_runs(caplog):
+    """With a bar (stdout a terminal) the bar advances instead of one log line per level."""
+    with LevelProgress(2, {"a.train_seeds": 3, "b.train_seeds": 3}, bar=True) as progress:
+        progress.node_finished("a.train_seeds")
+        task = progress._bar.tasks[0]
+        assert (task.completed, task.total, task.fields["runs"]) == (1, 2, "3/6")
+        progress.node_finished("b.train_seeds")
+        assert (task.completed, task.fields["runs"]) == (2, "6/6")
+    assert progress._bar is None  # taken down with the block
+    assert "Level" not in caplog.text

@@ -99,31 +99,44 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def write_level_report(
-    run_scores: pd.DataFrame, *figures: bytes, level: str, coverage: float, figure_kinds: tuple[str, ...]
-) -> str:
-    """The level's page (``levels/<level>.md``): each seed's scores and the level's figures.
+def _markdown_table(frame: pd.DataFrame) -> str:
+    columns = list(frame.columns)
+    return "\n".join(
+        [
+            "| " + " | ".join(map(str, columns)) + " |",
+            "|---" * len(columns) + "|",
+            *("| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)),
+        ]
+    )
 
-    ``figures`` are the level's figures (PNG, in ``figure_kinds`` order); the page links their files,
-    which sit beside it, and is written after them.
+
+def write_level_report(
+    run_scores: pd.DataFrame,
+    *tables_and_figures: Any,
+    level: str,
+    coverage: float,
+    table_names: tuple[str, ...] = (),
+    figure_kinds: tuple[str, ...],
+) -> str:
+    """The level's page (``levels/<level>.md``): each seed's scores, further tables, the level's figures.
+
+    ``tables_and_figures`` are first the tables named in ``table_names`` (each shown under its name),
+    then the level's figures (PNG, in ``figure_kinds`` order); the page links the figure files, which
+    sit beside it, and is written after them.
     """
-    if len(figures) != len(figure_kinds):
-        raise ValueError(f"{level}: {len(figures)} figures for {len(figure_kinds)} figure kinds")
+    tables, figures = tables_and_figures[: len(table_names)], tables_and_figures[len(table_names) :]
+    if len(tables) != len(table_names) or len(figures) != len(figure_kinds):
+        raise ValueError(f"{level}: expected {len(table_names)} tables and {len(figure_kinds)} figures")
     columns = [c for c in run_scores.columns if c not in _NOT_SCORES and not c.startswith("labelled_")]
-    rows = run_scores.sort_values("seed")[columns]
-    table = [
-        "| " + " | ".join(columns) + " |",
-        "|---" * len(columns) + "|",
-        *("| " + " | ".join(_cell(v) for v in row) + " |" for row in rows.itertuples(index=False)),
-    ]
+    sections = [("Scores per seed", run_scores.sort_values("seed")[columns])]
+    sections += [(name.replace("_", " ").capitalize(), table) for name, table in zip(table_names, tables)]
+    body = "\n\n".join(f"## {title}\n\n{_markdown_table(table)}" for title, table in sections)
     images = "\n\n".join(f"![{kind}]({level}_{kind}.png)" for kind in figure_kinds)
     return f"""# Coverage {coverage:g} (`{level}`)
 
-{len(rows)} seeds, label multiplier {run_scores["multiplier"].iloc[0]:.4g}. Pass flags and the answer are in `../report.md`.
+{len(run_scores)} seeds, label multiplier {run_scores["multiplier"].iloc[0]:.4g}. Pass flags and the answer are in `../report.md`.
 
-## Scores per seed
-
-{chr(10).join(table)}
+{body}
 
 ## Figures
 

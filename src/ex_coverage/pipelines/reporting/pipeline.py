@@ -23,6 +23,9 @@ from .nodes import (
 
 #: The figures of every level (catalog ``{level}.{kind}_figure``), in the order its page shows them.
 LEVEL_FIGURES = ("colours", "error", "latents", "seeds")
+#: Further per-level tables (datasets inside the level) that its page shows; a per-level result
+#: listed here is read inside the level and so stays inside its box in kedro-viz.
+LEVEL_TABLES: tuple[str, ...] = ()
 
 
 def level_report_pipeline(namespace: str, coverage: float, seeds, figure_seed: int) -> Pipeline:
@@ -59,8 +62,14 @@ def level_report_pipeline(namespace: str, coverage: float, seeds, figure_seed: i
                 name="select_overview_latents",
             ),
             Node(
-                bind(write_level_report, level=namespace, coverage=coverage, figure_kinds=LEVEL_FIGURES),
-                ["run_scores", *(f"{kind}_figure" for kind in LEVEL_FIGURES)],
+                bind(
+                    write_level_report,
+                    level=namespace,
+                    coverage=coverage,
+                    table_names=LEVEL_TABLES,
+                    figure_kinds=LEVEL_FIGURES,
+                ),
+                ["run_scores", *LEVEL_TABLES, *(f"{kind}_figure" for kind in LEVEL_FIGURES)],
                 "report",
                 name="write_level_report",
             ),
