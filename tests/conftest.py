@@ -5,6 +5,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SEED_SCHEDULE = ROOT / "data" / "01_raw" / "dopesheet.csv"
 SHORT_SCHEDULE = ROOT / "data" / "01_raw" / "dopesheet_short.csv"
+#: Where the tiny_sweep fixture keeps what `kedro run` printed (relative to the project copy).
+RUN_OUTPUT = "kedro_run_output.txt"
 SEED_LABELS = {
     "red": {"shape": "redness", "exponent": 10, "base_probability": 0.07},
     "vibrant": {"shape": "vibrancy", "exponent": 100, "base_probability": 0.02},
@@ -24,4 +26,5 @@ def tiny_sweep(tmp_path_factory):
     project = copy_project(tmp_path_factory.mktemp("project"))
     result = kedro(project, "run", "--pipeline", "sweep", "--env", "test")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (project / RUN_OUTPUT).write_text(result.stdout + result.stderr)  # the console, for tests/test_console.py
     return project

@@ -24,7 +24,9 @@ def test_results_notebook_runs_headless(tiny_sweep, monkeypatch):
     assert "seed 0: multiplier" in text
     assert "seed 0: suppression r² " in text
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 6  # three sweep figures from the catalog, the history, M5 error and named-colour ΔMSE
+    assert len(images) >= 7  # sweep figures, the history, M5 error and named-colour ΔMSE, the level's seed overview
+    pages = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
+    assert any("## Scores per seed" in page for page in pages)  # the level's page, loaded from the catalog
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +43,30 @@ def test_viz_has_one_modular_pipeline_per_coverage_level(viz):
 
 def test_viz_edges_run_from_every_training_namespace_into_reporting(viz):
     names = {n["id"]: n["name"] for n in viz["nodes"]}
-    targets = {names[e["source"]]: set() for e in viz["edges"]}
+    targets = {names[e["source"]]: set() for e in viz["edges"] if e["source"] in names}
     for edge in viz["edges"]:
-        targets[names[edge["source"]]].add(names[edge["target"]])
+        if edge["source"] in names and edge["target"] in names:
+            targets[names[edge["source"]]].add(names[edge["target"]])
     for level in ("coverage_0", "coverage_0p01"):
-        assert "build_run_table" in targets[f"{level}.run_scores"]
+        assert "build_run_table" in targets[f"{level}_run_scores"]
+        assert "plot_sweep_latents" in targets[f"{level}_overview_latents"]
 
 
 def test_viz_puts_every_dataset_in_a_layer(viz):
     datasets = [n for n in viz["nodes"] if n["type"] == "data"]
     assert datasets and all(n.get("layer") for n in datasets), [n["name"] for n in datasets if not n.get("layer")]
-    assert {"raw", "model_input", "feature", "models", "model_output", "reporting"} <= set(viz["layers"])
+
+
+def test_viz_previews_tables_figures_and_json(tiny_sweep, viz):
+    ids = {n["name"]: n["id"] for n in viz["nodes"]}
+    expected = {
+        "coverage_runs": "TablePreview",
+        "schedule": "TablePreview",
+        "coverage_0p01_run_scores": "TablePreview",
+        "coverage_pass_rate_figure": "ImagePreview",
+        "coverage_0p01.seeds_figure": "ImagePreview",
+        "critical_coverage": "JSONPreview",
+    }
+    for name, kind in expected.items():
+        details = json.loads((tiny_sweep / "build" / "api" / "nodes" / ids[name]).read_text())
+        assert details["preview_type"] == kind and details["preview"], name

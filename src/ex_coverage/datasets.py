@@ -310,3 +310,46 @@ class ScheduleDataset(_FsspecFileDataset):
 
         frame = pd.read_csv(io.BytesIO(self._read()), dtype=str, keep_default_na=False)
         return TablePreview(frame.head(nrows).to_dict(orient="split"))
+
+
+class _ResolvedScheduleFile(_FsspecFileDataset):
+    DIGEST_KEY = b"ex_coverage.dopesheet_sha256"
+
+    def load(self) -> Any:
+        import pyarrow.parquet as pq
+
+        from ex_coverage.science.schedule import Schedule
+
+        table = pq.read_table(io.BytesIO(self._read()))
+        frame = table.to_pandas()
+        values = {c: frame[c].to_numpy(dtype=float) for c in frame.columns if c not in ("step", "phase")}
+        digest = (table.schema.metadata or {}).get(self.DIGEST_KEY, b"").decode()
+        return Schedule(values=values, phases=frame["phase"].tolist(), digest=digest)
+
+    def save(self, schedule: Any) -> None:
+        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        frame = pd.DataFrame({"step": range(len(schedule)), "phase": list(schedule.phases) or [""] * len(schedule)})
+        for name, values in schedule.values.items():
+            frame[name] = values
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), self.DIGEST_KEY: schedule.digest})
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        self._write(buffer.getvalue())
+
+
+class ResolvedScheduleDataset(_AtomicLocalSave, _ResolvedScheduleFile):
+    """The parsed schedule as a per-step table in Parquet: ``step``, ``phase`` and one column per property.
+
+    The SHA-256 of the dopesheet it was parsed from travels in the file's metadata, so that run
+    records made from the resolved schedule carry the raw file's digest.
+    """
+
+    def preview(self, nrows: int = 20) -> TablePreview:
+        import pandas as pd
+
+        frame = pd.read_parquet(io.BytesIO(self._read()))
+        return TablePreview(frame.iloc[:: max(1, len(frame) // nrows)].head(nrows).to_dict(orient="split"))

@@ -7,6 +7,7 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from ex_coverage.pipelines.levels import boundary_name
 from ex_coverage.sweep import active_grid, check_reachable, parse_grid, use_parameters
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,46 @@ class SweepHooks:
             len(schedule),
         )
 
+    @hook_impl
+    def after_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
+        """End a run that wrote the report with the summary: the answer, runs passed, where to look."""
+        if "report" not in pipeline.all_outputs():
+            return
+        import click
+
+        click.echo(self._summary(pipeline, catalog))
+
+    @staticmethod
+    def _summary(pipeline: Any, catalog: Any) -> str:
+        from pathlib import Path
+
+        import pandas as pd
+
+        from ex_coverage.datasets import AtomicFigureDataset
+        from ex_coverage.summary import sweep_summary
+
+        def path(name: str) -> Path:
+            filepath = Path(str(catalog.get(name, fallback_to_runtime_pattern=True)._describe()["filepath"]))
+            return filepath.relative_to(Path.cwd()) if filepath.is_relative_to(Path.cwd()) else filepath
+
+        outputs = sorted(pipeline.all_outputs())
+        figures = [
+            path(name)
+            for name in outputs
+            if "." not in name and isinstance(catalog.get(name, fallback_to_runtime_pattern=True), AtomicFigureDataset)
+        ]
+        levels = [name for name in outputs if name.endswith("_figure") and "." in name]
+        report = path("report")
+        ed80_file = report.parent / "ed80.csv"  # written by the ED80 estimate where that pipeline exists
+        return sweep_summary(
+            catalog.load("critical_coverage"),
+            catalog.load("coverage_runs"),
+            report,
+            figures,
+            level_pages=path(levels[0]).parent if levels else None,
+            ed80=pd.read_csv(ed80_file) if ed80_file.exists() else None,
+        )
+
     @staticmethod
     def _refuse_stale_results(
         grid: Any, parameters: dict[str, Any], schedule: Any, catalog: Any, inputs: set[str], only_missing: bool
@@ -73,8 +114,8 @@ class SweepHooks:
         for namespace, coverage in grid.namespaces.items():
             names = [f"{namespace}.run_record_seed_{s}" for s in grid.seeds_at(coverage)]
             records += [catalog.load(n) for n in names if existing(n)]
-            if existing(f"{namespace}.run_scores"):
-                scores += catalog.load(f"{namespace}.run_scores").to_dict("records")
+            if existing(boundary_name(namespace, "run_scores")):
+                scores += catalog.load(boundary_name(namespace, "run_scores")).to_dict("records")
                 beside += [catalog.load(n) for n in names if catalog.exists(n)]
         check_fresh(records, current)
         check_fresh(scores, current, records=beside)

@@ -107,6 +107,7 @@ def _session(project_path: Path, env: str | None, params: dict[str, Any]):
 
 def train_and_fit(project_path: Path, env: str | None, params: dict[str, Any], runner: Any) -> RoundResult:
     """Train every missing run of the current grid (refinement levels included), then fit ``effective``."""
+    from ex_coverage.pipelines.levels import boundary_name
     from ex_coverage.pipelines.reporting.nodes import build_run_table
     from ex_coverage.sweep import active_grid
 
@@ -123,7 +124,7 @@ def train_and_fit(project_path: Path, env: str | None, params: dict[str, Any], r
         parameters["labels"],
         parameters["grids"],
         catalog.load("dopesheet"),
-        *(catalog.load(f"{ns}.run_scores") for ns in grid.namespaces),
+        *(catalog.load(boundary_name(ns, "run_scores")) for ns in grid.namespaces),
         refinement_runs=grid.refinement_runs,
     )
     fit = fit_dose_response(runs["coverage"], runs["effective"])

@@ -26,13 +26,21 @@ class NodeFailedError(ExCoverageError, RuntimeError):
 
 log = logging.getLogger(__name__)
 
+#: Kedro's runners log per-node chatter to the runner's module logger; ours send it to Kedro's
+#: (``conf/logging.yml`` keeps ``kedro`` at WARNING by default).
+_KEDRO_RUNNER_LOG = logging.getLogger("kedro.runner")
+
 
 class SweepRunner(ParallelRunner):
     """ParallelRunner with per-level progress; ``max_workers`` defaults to the number of cores."""
 
+    @property
+    def _logger(self) -> logging.Logger:
+        return _KEDRO_RUNNER_LOG
+
     def _run(self, pipeline: Any, catalog: Any, hook_manager: Any = None, run_id: str | None = None) -> None:
-        self._progress = LevelProgress.for_nodes(n.name for n in pipeline.nodes)
-        return super()._run(pipeline, catalog, hook_manager, run_id)
+        with LevelProgress.for_nodes(pipeline.nodes) as self._progress:
+            return super()._run(pipeline, catalog, hook_manager, run_id)
 
     # Kedro calls this in the main process after each node completes: the one place that sees them all.
     def _release_datasets(self, node: Any, catalog: Any, load_counts: Any, pipeline: Any) -> None:
@@ -131,6 +139,10 @@ class DaskRunner(AbstractRunner):
             security = Security.temporary()
         self._security = security or _security(tls_ca_file, tls_client_cert, tls_client_key)
 
+    @property
+    def _logger(self) -> logging.Logger:
+        return _KEDRO_RUNNER_LOG
+
     def _get_executor(self, max_workers: int) -> None:
         return None
 
@@ -177,13 +189,14 @@ class DaskRunner(AbstractRunner):
         self._check_file_backed(pipeline, catalog)
         project = self._shared_folder(pipeline, catalog)
         client, cluster = self._client()
-        progress = LevelProgress.for_nodes(n.name for n in pipeline.nodes)
+        progress = LevelProgress.for_nodes(pipeline.nodes)
         log.info(
             "Dask cluster: %s (%d workers)",
             client.dashboard_link or client.scheduler.address,
             len(client.scheduler_info()["workers"]),
         )
         try:
+            progress.start()
             parents = pipeline.node_dependencies
             futures: dict[Any, Any] = {}
             for node in pipeline.nodes:  # topologically sorted: parents are submitted first
@@ -196,9 +209,10 @@ class DaskRunner(AbstractRunner):
                 )  # fmt: skip
             for done, future in enumerate(as_completed(futures.values()), start=1):
                 name = future.result()
-                log.info("Completed node: %s (%d out of %d tasks)", name, done, len(futures))
+                log.debug("Completed node: %s (%d out of %d tasks)", name, done, len(futures))
                 progress.node_finished(name)
         finally:
+            progress.close()
             client.close()
             if cluster is not None:
                 cluster.close()

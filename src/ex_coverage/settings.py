@@ -1,7 +1,5 @@
 """Project settings (see https://docs.kedro.org/en/stable/configure/configuration_basics/)."""
 
-import warnings
-
 from kedro.config import OmegaConfigLoader
 
 from ex_coverage.hooks import SweepHooks
@@ -19,7 +17,3 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     "merge_strategy": {"parameters": "soft"},
 }
-
-# Third-party deprecation notices that say nothing about this project.
-warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated")
-warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")

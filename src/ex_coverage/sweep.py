@@ -6,6 +6,7 @@ pipelines, kedro-viz and notebooks all see the same one.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import os
 from collections.abc import Mapping
@@ -146,12 +147,35 @@ def check_reachable(grid: SweepGrid, base_probabilities: Mapping[str, Any], sour
             raise SweepConfigError(f"{source}: sweep.coverages entry {c!r}: {error}") from None
 
 
+class _Bound:
+    """``function`` with some keyword arguments fixed; keeps its name and docstring through pickling.
+
+    (A ``functools.partial`` loses the name ``update_wrapper`` gave it when ParallelRunner sends it to
+    a spawned worker, and Kedro then warns about a nameless 'partial' node on every run.)
+    """
+
+    def __init__(self, function, kwargs: dict[str, Any]) -> None:
+        self.function = function
+        self.kwargs = kwargs
+        update_wrapper(self, function)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(partial(self.function, **self.kwargs))
+
+    def __call__(self, *args: Any) -> Any:
+        return self.function(*args, **self.kwargs)
+
+    def __reduce__(self):
+        return (_Bound, (self.function, self.kwargs))
+
+
 def bind(function, **kwargs):
-    """``partial`` that keeps the function's name and docstring, so Kedro and kedro-viz show them.
+    """``function`` with keyword arguments fixed, keeping its name and docstring so Kedro and kedro-viz show them.
 
     Used to give a level's nodes the values the grid fixes for it (its coverage, the seeds).
     """
-    return update_wrapper(partial(function, **kwargs), function)
+    return _Bound(function, kwargs)
 
 
 _active_parameters: dict[str, Any] | None = None

@@ -33,7 +33,7 @@ def encode(model: ColourAutoencoder, rgb: NDArray) -> tuple[NDArray[np.float32],
     """``(reconstruction, latent)`` of each colour, model in eval mode."""
     model.eval()
     with torch.no_grad():
-        y, z = model(torch.as_tensor(np.asarray(rgb), dtype=torch.float32))
+        y, z = model(torch.tensor(np.asarray(rgb), dtype=torch.float32))
     return y.numpy(), z.numpy()
 
 

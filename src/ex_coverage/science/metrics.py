@@ -236,3 +236,38 @@ def summarise_levels(
             row[f"{column}_median"], row[f"{column}_q1"], row[f"{column}_q3"] = median, q1, q3
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+#: Prefix of the run-table columns that carry one run's named-colour table (M5 diagnostic, SPEC §8):
+#: ``named:<colour>:mse_none`` and ``named:<colour>:mse_suppressed``. Flat columns let the table travel with
+#: the run's scores (one per-level table leaves each level), and :func:`named_colour_table` unpacks them.
+NAMED_COLOUR_PREFIX = "named:"
+NAMED_COLOUR_VALUES = ("mse_none", "mse_suppressed")
+
+
+def flatten_named_colours(table: pd.DataFrame) -> dict[str, float]:
+    """One run's named-colour table (``colour``, ``mse_none``, ``mse_suppressed``) as flat run-table columns."""
+    return {
+        f"{NAMED_COLOUR_PREFIX}{row['colour']}:{value}": float(row[value])
+        for row in table.to_dict("records")
+        for value in NAMED_COLOUR_VALUES
+    }
+
+
+def named_colour_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """The long table ``coverage, seed, colour, mse_none, mse_suppressed, delta`` of every run, colours in the
+    order the runs' columns give them (see :func:`flatten_named_colours`), runs by coverage and seed."""
+    columns = [c for c in runs.columns if c.startswith(NAMED_COLOUR_PREFIX)]
+    colours = list(dict.fromkeys(c[len(NAMED_COLOUR_PREFIX) :].rsplit(":", 1)[0] for c in columns))
+    rows = [
+        {
+            "coverage": run["coverage"],
+            "seed": run["seed"],
+            "colour": colour,
+            **{value: run[f"{NAMED_COLOUR_PREFIX}{colour}:{value}"] for value in NAMED_COLOUR_VALUES},
+        }
+        for run in runs.sort_values(["coverage", "seed"]).to_dict("records")
+        for colour in colours
+    ]
+    table = pd.DataFrame(rows, columns=["coverage", "seed", "colour", *NAMED_COLOUR_VALUES])
+    return table.assign(delta=table["mse_suppressed"] - table["mse_none"])

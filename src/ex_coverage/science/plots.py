@@ -306,3 +306,53 @@ def plot_named_colour_deltas(
     ax.set_title(title, fontsize=10)
     figure.tight_layout()
     return figure
+
+
+def plot_level_seeds(
+    histories: Mapping[int, pd.DataFrame],
+    latents: Mapping[int, pd.DataFrame],
+    profiles: Mapping[int, pd.DataFrame],
+    title: str,
+    suppression: Mapping[int, pd.DataFrame] | None = None,
+) -> Figure:
+    """Every seed of one level: total training loss, the hue ring in the (z0, z1) plane, error along hue, and
+    (with ``suppression``, the M5 cube tables) the error under suppression against similarity to red."""
+    panels = 4 if suppression else 3
+    figure, axes = _subplots(1, panels, figsize=(4.4 * panels, 3.6))
+    loss_ax, ring_ax, hue_ax = axes[:3]
+    for seed in sorted(histories):
+        loss_ax.plot(histories[seed]["loss_total"].to_numpy(), lw=0.8, label=f"seed {seed}")
+    loss_ax.set_yscale("log")
+    loss_ax.set_xlabel("step")
+    loss_ax.set_ylabel("total loss")
+    loss_ax.legend(fontsize=7)
+    for seed in sorted(latents):
+        ring = latents[seed][latents[seed]["grid"] == "hue_ring"]
+        ring_ax.plot(ring["z0"], ring["z1"], lw=0.8, label=f"seed {seed}")
+        ring_ax.plot(ring["z0"].iloc[:1], ring["z1"].iloc[:1], "o", color="red", ms=4)
+    ring_ax.add_patch(Circle((0, 0), 1.0, fill=False, lw=0.6, color="0.6"))
+    ring_ax.set_xlim(-1.1, 1.1)
+    ring_ax.set_ylim(-1.1, 1.1)
+    ring_ax.set_aspect("equal")
+    ring_ax.set_xlabel("z0")
+    ring_ax.set_ylabel("z1")
+    ring_ax.set_title("hue ring (red dot = pure red)", fontsize=9)
+    for seed in sorted(profiles):
+        hue = profiles[seed][profiles[seed]["axis"] == "hue"]
+        hue_ax.plot(hue["position"], hue["mse_mean"], lw=0.8, label=f"seed {seed}")
+    hue_ax.set_yscale("log")
+    hue_ax.set_xlabel("hue")
+    hue_ax.set_ylabel("mean MSE")
+    if suppression:
+        m5_ax = axes[3]
+        for seed in sorted(suppression):
+            cube = suppression[seed]
+            r2 = r_squared(cube["mse_suppressed"].to_numpy(), cube["target"].to_numpy())
+            m5_ax.scatter(cube["similarity"], cube["mse_suppressed"], s=4, alpha=0.6, label=f"seed {seed}: r² {r2:.2f}")
+        m5_ax.set_xlabel("similarity to red")
+        m5_ax.set_ylabel("MSE under suppression")
+        m5_ax.set_title("M5: suppressing the anchor", fontsize=9)
+        m5_ax.legend(fontsize=7)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure

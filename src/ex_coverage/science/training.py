@@ -275,12 +275,12 @@ def train_ensemble(
         drawn = [draw_batches(s, n_steps, config.batch_size, probabilities) for s in seeds]
         module = EnsembleTrainingModule(
             seeds,
-            torch.as_tensor(np.asarray(colours), dtype=torch.float32),
+            torch.tensor(np.asarray(colours), dtype=torch.float32),  # a copy: arrays read from Parquet are read-only
             drawn,
             label_names,
             schedule,
-            torch.as_tensor(np.asarray(validation_colours), dtype=torch.float32),
-            {k: torch.as_tensor(np.asarray(v)) for k, v in validation_labels.items()},
+            torch.tensor(np.asarray(validation_colours), dtype=torch.float32),
+            {k: torch.tensor(np.asarray(v)) for k, v in validation_labels.items()},
         )
         with deterministic(config.accelerator):
             fit(module, config)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ex_coverage.science.colour import LABEL_SHAPES, hsv_grid, hue_ring, rgb_grid
 from ex_coverage.science.labels import base_label_probabilities
+from ex_coverage.science.schedule import Schedule
 
 
 def _rgb_frame(rgb: np.ndarray) -> pd.DataFrame:
@@ -62,3 +63,12 @@ def make_hue_ring(grids: dict[str, Any]) -> pd.DataFrame:
 def make_rgb_evaluation_grid(grids: dict[str, Any]) -> pd.DataFrame:
     """The fine RGB cube whose latents are plotted."""
     return _rgb_frame(rgb_grid(grids["rgb_fine_steps"]))
+
+
+def resolve_schedule(dopesheet: Schedule) -> Schedule:
+    """The dopesheet resolved to one row per training step (learning rate, regularizer weights, phase).
+
+    Loading the raw CSV parses and validates it (a bad file stops the run naming its row and
+    column); this node hands the result to training as the per-step table it trains on.
+    """
+    return dopesheet

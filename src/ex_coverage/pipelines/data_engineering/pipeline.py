@@ -1,13 +1,21 @@
-"""The data_engineering pipeline: every colour grid the sweep trains on or evaluates on."""
+"""The data_engineering pipeline: the parsed schedule and every colour grid the sweep trains on or evaluates on."""
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import make_hsv_grid, make_hue_ring, make_rgb_evaluation_grid, make_training_grid, make_validation_grid
+from .nodes import (
+    make_hsv_grid,
+    make_hue_ring,
+    make_rgb_evaluation_grid,
+    make_training_grid,
+    make_validation_grid,
+    resolve_schedule,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
+            Node(resolve_schedule, "dopesheet", "schedule", name="resolve_schedule"),
             Node(make_training_grid, ["params:grids", "params:labels"], "training_grid", name="make_training_grid"),
             Node(
                 make_validation_grid, ["params:grids", "params:labels"], "validation_grid", name="make_validation_grid"

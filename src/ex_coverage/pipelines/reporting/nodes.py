@@ -11,8 +11,10 @@ from ex_coverage.science.colour import named_colours
 from ex_coverage.science.metrics import (
     CLASSIFICATIONS,
     METRIC_COLUMNS,
+    NAMED_COLOUR_PREFIX,
     Thresholds,
     critical_coverage,
+    named_colour_table,
     passes,
     summarise_levels,
 )
@@ -21,6 +23,7 @@ from ex_coverage.science.plots import (
     plot_error_profile,
     plot_latent_overview,
     plot_latent_projections,
+    plot_level_seeds,
     plot_metric_panels,
     plot_named_colour_deltas,
     plot_pass_rate,
@@ -53,9 +56,10 @@ def build_run_table(
     """One row per (coverage, seed): solved multiplier, realised coverage, M1–M5 values, pass flags and classes,
     and whether the run was added by refinement (``refinement_runs``, bound from the grid).
 
-    ``scores_and_records`` are every level's ``run_scores`` tables and every run record. Refuses runs
-    whose fingerprint differs from the current configuration's, and score tables not made from the
-    run records beside them.
+    ``scores_and_records`` are every level's ``run_scores`` tables and, optionally, run records. Refuses runs
+    whose fingerprint differs from the current configuration's and, when records are given, score tables not
+    made from them. (In the pipeline, per-seed records stay inside their level: the before-run hook checks
+    the score tables a run reads against the records beside them.)
     """
     limits = Thresholds.from_params(thresholds)
     runs = pd.concat([t for t in scores_and_records if isinstance(t, pd.DataFrame)], ignore_index=True)
@@ -63,13 +67,13 @@ def build_run_table(
     check_fresh(
         runs.to_dict("records"),
         current_fingerprints(training, labels, grids, schedule.digest, len(schedule)),
-        records=records,
+        records=records or None,
     )
     flags = pd.DataFrame([passes(row, limits) for row in runs.to_dict("records")], index=runs.index)
     runs = pd.concat([runs, flags], axis=1).sort_values(["coverage", "seed"], ignore_index=True)
     added = set(refinement_runs)
     runs["refinement"] = [(c, s) in added for c, s in zip(runs["coverage"], runs["seed"])]
-    extra = [c for c in runs.columns if c not in RUN_COLUMNS]
+    extra = [c for c in runs.columns if c not in RUN_COLUMNS and not c.startswith(NAMED_COLOUR_PREFIX)]
     return runs[RUN_COLUMNS + extra]
 
 
@@ -83,12 +87,10 @@ def summarise_sweep(coverage_runs: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-def combine_named_colour_deltas(*per_level: pd.DataFrame) -> pd.DataFrame:
-    """The named-colour ΔMSE tables of every level as one long table, by coverage, seed and colour order."""
-    order = {name: i for i, name in enumerate(named_colours()[0])}
-    table = pd.concat(per_level, ignore_index=True)
-    table = table.assign(_order=table["colour"].map(order)).sort_values(["coverage", "seed", "_order"])
-    return table.drop(columns="_order").reset_index(drop=True)
+def combine_named_colour_deltas(*run_scores: pd.DataFrame) -> pd.DataFrame:
+    """The named-colour ΔMSE under suppression of every run as one long table (coverage, seed, colour order),
+    unpacked from the levels' run tables, which carry it as flat columns."""
+    return named_colour_table(pd.concat(run_scores, ignore_index=True))
 
 
 def _rate_column(criterion: str) -> str:
@@ -159,6 +161,77 @@ def plot_named_colours(named_colour_deltas: pd.DataFrame, critical: dict[str, An
     return plot_named_colour_deltas(table, names, rgb, title)
 
 
+def plot_seed_overview(*frames: pd.DataFrame, seeds: tuple[int, ...], coverage: float) -> Figure:
+    """Every seed of a level in one figure; ``frames`` are the histories, latents, error profiles and M5
+    suppression tables, each group by seed."""
+    n = len(seeds)
+    histories, latents, profiles, suppression = (dict(zip(seeds, frames[i * n : (i + 1) * n])) for i in range(4))
+    return plot_level_seeds(histories, latents, profiles, f"All seeds · coverage {coverage:g}", suppression)
+
+
+def select_overview_latents(latents: pd.DataFrame, run_record: dict[str, Any]) -> pd.DataFrame:
+    """The latents of the fine RGB cube for one run, with its coverage and seed: what the sweep's overview plots."""
+    rgb = latents[latents["grid"] == "rgb_grid_fine"].reset_index(drop=True)
+    return rgb.assign(coverage=run_record["coverage"], seed=run_record["seed"])
+
+
+#: run_scores columns that describe the run rather than score it; the level page leaves them out.
+_NOT_SCORES = {"coverage", "multiplier", "saturated_labels", "counted_samples", "fingerprint"}
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    columns = list(frame.columns)
+    return "\n".join(
+        [
+            "| " + " | ".join(map(str, columns)) + " |",
+            "|---" * len(columns) + "|",
+            *("| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)),
+        ]
+    )
+
+
+def write_level_report(
+    run_scores: pd.DataFrame,
+    *tables_and_figures: Any,
+    level: str,
+    coverage: float,
+    table_names: tuple[str, ...] = (),
+    figure_kinds: tuple[str, ...],
+) -> str:
+    """The level's page (``levels/<level>.md``): each seed's scores, further tables, the level's figures.
+
+    ``tables_and_figures`` are first the tables named in ``table_names`` (each shown under its name),
+    then the level's figures (PNG, in ``figure_kinds`` order); the page links the figure files, which
+    sit beside it, and is written after them.
+    """
+    tables, figures = tables_and_figures[: len(table_names)], tables_and_figures[len(table_names) :]
+    if len(tables) != len(table_names) or len(figures) != len(figure_kinds):
+        raise ValueError(f"{level}: expected {len(table_names)} tables and {len(figure_kinds)} figures")
+    columns = [
+        c for c in run_scores.columns if c not in _NOT_SCORES and not c.startswith(("labelled_", NAMED_COLOUR_PREFIX))
+    ]
+    sections = [("Scores per seed", run_scores.sort_values("seed")[columns])]
+    sections += [(name.replace("_", " ").capitalize(), table) for name, table in zip(table_names, tables)]
+    body = "\n\n".join(f"## {title}\n\n{_markdown_table(table)}" for title, table in sections)
+    images = "\n\n".join(f"![{kind}]({level}_{kind}.png)" for kind in figure_kinds)
+    return f"""# Coverage {coverage:g} (`{level}`)
+
+{len(run_scores)} seeds, label multiplier {run_scores["multiplier"].iloc[0]:.4g}. Pass flags and the answer are in `../report.md`.
+
+{body}
+
+## Figures
+
+{images}
+"""
+
+
 def plot_sweep_metrics(
     coverage_runs: pd.DataFrame, coverage_summary: pd.DataFrame, thresholds: dict[str, Any]
 ) -> Figure:
@@ -174,12 +247,9 @@ def plot_sweep_pass_rate(
     return plot_pass_rate(coverage_summary, critical["min_pass_rate"], critical["coverage"], fit)
 
 
-def plot_sweep_latents(*latents_and_records: Any, seed: int) -> Figure:
-    """The latent projections of every level side by side; inputs alternate latents and run record."""
-    by_level = {
-        record["coverage"]: latents for latents, record in zip(latents_and_records[0::2], latents_and_records[1::2])
-    }
-    return plot_latent_overview(by_level, seed)
+def plot_sweep_latents(*overview_latents: pd.DataFrame, seed: int) -> Figure:
+    """The latent projections of every level side by side, from each level's ``overview_latents``."""
+    return plot_latent_overview({frame["coverage"].iloc[0]: frame for frame in overview_latents}, seed)
 
 
 def _format_table(summary: pd.DataFrame) -> str:

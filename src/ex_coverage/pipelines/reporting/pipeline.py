@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from itertools import chain
-
 from kedro.pipeline import Node, Pipeline
 
+from ex_coverage.pipelines.levels import boundary_name, crossing
 from ex_coverage.sweep import SweepGrid, bind
 
 from .estimate_nodes import estimate_ed80, threshold_sensitivity
@@ -16,29 +15,73 @@ from .nodes import (
     plot_level_figures,
     plot_level_suppression,
     plot_named_colours,
+    plot_seed_overview,
     plot_sweep_latents,
     plot_sweep_metrics,
     plot_sweep_pass_rate,
+    select_overview_latents,
     summarise_sweep,
+    write_level_report,
     write_report,
 )
 
+#: The figures of every level (catalog ``{level}.{kind}_figure``), in the order its page shows them.
+LEVEL_FIGURES = ("colours", "error", "latents", "seeds", "suppression")
+#: Further per-level tables (datasets inside the level) that its page shows; a per-level result
+#: listed here is read inside the level and so stays inside its box in kedro-viz.
+LEVEL_TABLES: tuple[str, ...] = ()
 
-def level_report_pipeline(seed: int) -> Pipeline:
-    """Template: the seed notebook's figures for one run of a level."""
+
+def level_report_pipeline(namespace: str, coverage: float, seeds, figure_seed: int) -> Pipeline:
+    """Template: a level's figures, its page, and the bundle the sweep's latent overview needs.
+
+    It reads every per-seed output of the level's training, so that they all stay inside the
+    level's namespace; ``run_scores`` comes in, ``overview_latents`` and ``report`` go out.
+    """
+    seeds = tuple(seeds)
+    per_seed = [f"{name}_seed_{s}" for name in ("history", "latents", "error_profile", "suppression") for s in seeds]
     return Pipeline(
         [
             Node(
                 plot_level_figures,
-                [f"latents_seed_{seed}", f"error_profile_seed_{seed}", "hsv_grid_coarse", f"run_record_seed_{seed}"],
+                [
+                    f"latents_seed_{figure_seed}",
+                    f"error_profile_seed_{figure_seed}",
+                    "hsv_grid_coarse",
+                    f"run_record_seed_{figure_seed}",
+                ],
                 ["colours_figure", "error_figure", "latents_figure"],
                 name="plot_level_figures",
             ),
             Node(
                 plot_level_suppression,
-                [f"suppression_seed_{seed}", f"run_record_seed_{seed}"],
+                [f"suppression_seed_{figure_seed}", f"run_record_seed_{figure_seed}"],
                 "suppression_figure",
                 name="plot_level_suppression",
+            ),
+            Node(
+                bind(plot_seed_overview, seeds=seeds, coverage=coverage),
+                per_seed,
+                "seeds_figure",
+                name="plot_seed_overview",
+            ),
+            Node(
+                select_overview_latents,
+                [f"latents_seed_{figure_seed}", f"run_record_seed_{figure_seed}"],
+                "overview_latents",
+                name="select_overview_latents",
+            ),
+            Node(
+                bind(
+                    write_level_report,
+                    level=namespace,
+                    coverage=coverage,
+                    table_names=LEVEL_TABLES,
+                    figure_kinds=LEVEL_FIGURES,
+                ),
+                ["run_scores", *LEVEL_TABLES, *(f"{kind}_figure" for kind in LEVEL_FIGURES)],
+                "report",
+                name="write_level_report",
             ),
         ]
     )
@@ -46,12 +89,16 @@ def level_report_pipeline(seed: int) -> Pipeline:
 
 def create_pipeline(grid: SweepGrid) -> Pipeline:
     namespaces = list(grid.namespaces)
-    figure_seed = grid.seeds[0]
     overview = [ns for ns, c in grid.namespaces.items() if c in grid.coverages]  # the configured grid's levels
     per_level = sum(
         (
-            Pipeline(level_report_pipeline(grid.seeds_at(c)[0]), namespace=ns, inputs={"hsv_grid_coarse"})
-            for ns, c in grid.namespaces.items()
+            Pipeline(
+                level_report_pipeline(namespace, coverage, grid.seeds_at(coverage), grid.seeds_at(coverage)[0]),
+                namespace=namespace,
+                inputs={"hsv_grid_coarse": "hsv_grid_coarse", **crossing(namespace, ["run_scores"])},
+                outputs=crossing(namespace, ["overview_latents", "report"]),
+            )
+            for namespace, coverage in grid.namespaces.items()
         ),
         Pipeline([]),
     )
@@ -65,8 +112,7 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
                     "params:labels",
                     "params:grids",
                     "dopesheet",
-                    *(f"{ns}.run_scores" for ns in namespaces),
-                    *(f"{ns}.run_record_seed_{s}" for ns in namespaces for s in grid.seeds),
+                    *(boundary_name(ns, "run_scores") for ns in namespaces),
                 ],
                 "coverage_runs",
                 name="build_run_table",
@@ -74,7 +120,7 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
             Node(summarise_sweep, "coverage_runs", "coverage_summary", name="summarise_sweep"),
             Node(
                 combine_named_colour_deltas,
-                [f"{ns}.named_colour_deltas" for ns in namespaces],
+                [boundary_name(ns, "run_scores") for ns in namespaces],
                 "named_colour_deltas",
                 name="combine_named_colour_deltas",
             ),
@@ -103,12 +149,8 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
                 name="plot_sweep_pass_rate",
             ),
             Node(
-                bind(plot_sweep_latents, seed=figure_seed),
-                [
-                    *chain.from_iterable(
-                        (f"{ns}.latents_seed_{figure_seed}", f"{ns}.run_record_seed_{figure_seed}") for ns in overview
-                    )
-                ],
+                bind(plot_sweep_latents, seed=grid.seeds[0]),
+                [boundary_name(ns, "overview_latents") for ns in overview],
                 "coverage_latents_figure",
                 name="plot_sweep_latents",
             ),

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ex_coverage.science.errors import TrainingDiverged
 from ex_coverage.science.labels import label_probabilities, solve_multiplier
+from ex_coverage.science.metrics import flatten_named_colours
 from ex_coverage.science.records import environment, fingerprint, run_configuration
 from ex_coverage.science.schedule import Schedule
 
@@ -22,7 +23,6 @@ log = logging.getLogger(__name__)
 
 BASE_SUFFIX = "_base_probability"
 #: Columns of the named-colour ΔMSE table (M5 diagnostic), per level and sweep-wide.
-NAMED_COLOUR_COLUMNS = ["coverage", "seed", "colour", "mse_none", "mse_suppressed", "delta"]
 
 
 def base_probabilities(training_grid: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -32,8 +32,10 @@ def base_probabilities(training_grid: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
-def solve_label_multiplier(training_grid: pd.DataFrame, *, coverage: float) -> dict[str, Any]:
-    """Solve C(m) = coverage for the label multiplier m (SPEC §7)."""
+def solve_label_multiplier(
+    training_grid: pd.DataFrame, schedule: Schedule, training: dict[str, Any], *, coverage: float
+) -> dict[str, Any]:
+    """Solve C(m) = coverage for the label multiplier m (SPEC §7); also the labelled samples a run expects."""
     solution = solve_multiplier(coverage, base_probabilities(training_grid))
     if solution.saturated:
         log.warning(
@@ -41,7 +43,8 @@ def solve_label_multiplier(training_grid: pd.DataFrame, *, coverage: float) -> d
             coverage,
             solution.multiplier,
         )
-    return solution.to_dict()
+    drawn = len(schedule) * int(training["batch_size"])
+    return {**solution.to_dict(), "expected_labelled_samples": solution.expected_coverage * drawn}
 
 
 def train_level(
@@ -127,8 +130,8 @@ def score_level(
     rgb_grid_fine: pd.DataFrame,
     *runs: Any,
 ) -> dict[str, Any]:
-    """Score every seed's model (M1–M5) and keep its latents, error profile and M5 suppression table,
-    with the level's named-colour ΔMSE table (SPEC §8) for all seeds.
+    """Score every seed's model (M1–M5) and keep its latents, error profile and M5 suppression table; the
+    run table carries each run's named-colour errors under suppression as flat columns (SPEC §8).
 
     ``runs`` alternates run record and model state_dict, one pair per seed.
     """
@@ -141,18 +144,13 @@ def score_level(
         "rgb_grid_fine": rgb_grid_fine,
     }
     outputs: dict[str, Any] = {}
-    rows, named = [], []
+    rows = []
     for record, state_dict in zip(runs[0::2], runs[1::2]):
         evaluation = evaluate_run(state_dict, grids)
         seed = record["seed"]
         outputs[f"latents_seed_{seed}"] = evaluation.latents
         outputs[f"error_profile_seed_{seed}"] = evaluation.error_profile
         outputs[f"suppression_seed_{seed}"] = evaluation.suppression
-        named.append(
-            evaluation.named_colours[["colour", "mse_none", "mse_suppressed", "delta"]].assign(
-                coverage=record["coverage"], seed=seed
-            )
-        )
         rows.append(
             {
                 "coverage": record["coverage"],
@@ -163,9 +161,9 @@ def score_level(
                 **{f"labelled_{name}": n for name, n in record["label_counts"].items() if name != "n_samples"},
                 "counted_samples": record["label_counts"]["n_samples"],
                 **evaluation.scores,
+                **flatten_named_colours(evaluation.named_colours),
                 "fingerprint": record["fingerprint"],
             }
         )
     outputs["run_scores"] = pd.DataFrame(rows)
-    outputs["named_colour_deltas"] = pd.concat(named, ignore_index=True)[NAMED_COLOUR_COLUMNS]
     return outputs

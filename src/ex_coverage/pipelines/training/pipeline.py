@@ -6,6 +6,7 @@ from itertools import chain
 
 from kedro.pipeline import Node, Pipeline
 
+from ex_coverage.pipelines.levels import crossing
 from ex_coverage.progress import TRAINING_NODE
 from ex_coverage.sweep import SweepGrid, bind
 
@@ -15,7 +16,7 @@ from .nodes import score_level, solve_label_multiplier, train_level
 SHARED_INPUTS = {
     "training_grid",
     "validation_grid",
-    "dopesheet",
+    "schedule",
     "hue_ring",
     "hsv_grid_fine",
     "hsv_grid_coarse",
@@ -35,13 +36,13 @@ def level_pipeline(coverage: float, seeds) -> Pipeline:
         per_seed("latents", seeds)
         | per_seed("error_profile", seeds)
         | per_seed("suppression", seeds)
-        | {"run_scores": "run_scores", "named_colour_deltas": "named_colour_deltas"}
+        | {"run_scores": "run_scores"}
     )
     return Pipeline(
         [
             Node(
                 bind(solve_label_multiplier, coverage=coverage),
-                "training_grid",
+                ["training_grid", "schedule", "params:training"],
                 "label_multiplier",
                 name="solve_label_multiplier",
             ),
@@ -50,7 +51,7 @@ def level_pipeline(coverage: float, seeds) -> Pipeline:
                 [
                     "training_grid",
                     "validation_grid",
-                    "dopesheet",
+                    "schedule",
                     "label_multiplier",
                     "params:training",
                     "params:labels",
@@ -76,7 +77,8 @@ def level_pipeline(coverage: float, seeds) -> Pipeline:
 
 
 def create_pipeline(grid: SweepGrid) -> Pipeline:
-    """One namespaced copy of the template per coverage level (grid and refinement levels alike)."""
+    """One namespaced copy of the template per coverage level (grid and refinement levels alike); only
+    ``run_scores`` leaves it (see ``levels.py``)."""
     return sum(
         (
             Pipeline(
@@ -84,6 +86,7 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
                 namespace=namespace,
                 inputs=SHARED_INPUTS,
                 parameters=SHARED_PARAMETERS,
+                outputs=crossing(namespace, ["run_scores"]),
             )
             for namespace, coverage in grid.namespaces.items()
         ),
