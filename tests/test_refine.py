@@ -11,6 +11,7 @@ import yaml
 from ex_coverage.pipelines.training.pipeline import create_pipeline as training_pipeline
 from ex_coverage.refine import plan_round
 from ex_coverage.science.estimate import fit_dose_response
+from ex_coverage.science.metrics import Thresholds
 from ex_coverage.sweep import SweepConfigError, parse_grid, parse_refinement
 from tests.project import kedro
 
@@ -22,7 +23,7 @@ LOOSE = (
     "reporting.thresholds.offplane_max_max=1,reporting.thresholds.monotone_fraction_min=0,"
     "reporting.thresholds.sextant_max_dev_deg=180,reporting.thresholds.mse_median_max=1,"
     "reporting.thresholds.mse_max_max=1,refine.seeds_per_level=1"
-)
+) + (",reporting.thresholds.suppression_r2_min=-1" if "suppression_r2_min" in Thresholds.__dataclass_fields__ else "")
 
 
 def test_refinement_levels_join_the_grid_with_their_own_seeds():
@@ -69,17 +70,17 @@ def test_refine_end_to_end(tiny_sweep, tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "refine: start — 4 runs; ED80 not estimable (every run passes" in output
-    assert "refine: round 1 — +2 runs at 0.00251, 0.005 (seeds 2–2; 2/2 of budget)" in output
+    assert "refine: round 1 — +2 runs at 0.00251, 0.00501 (seeds 2–2; 2/2 of budget)" in output
     assert "refine: budget spent — 2 of 2 runs added" in output
     recorded = yaml.safe_load((project / "conf/test/parameters_refinement.yml").read_text())
     assert recorded == {
         "refinement": {
-            "levels": [{"coverage": 0.00251, "seeds": [2], "round": 1}, {"coverage": 0.005, "seeds": [2], "round": 1}]
+            "levels": [{"coverage": 0.00251, "seeds": [2], "round": 1}, {"coverage": 0.00501, "seeds": [2], "round": 1}]
         }
     }
     assert (project / "data/06_models/coverage_0p00251/seed_2.pt").exists()
     runs = pd.read_csv(project / "data/08_reporting/coverage_runs.csv")
-    assert len(runs) == 6 and sorted(runs.loc[runs["refinement"], "coverage"]) == [0.00251, 0.005]
+    assert len(runs) == 6 and sorted(runs.loc[runs["refinement"], "coverage"]) == [0.00251, 0.00501]
     report = (project / "data/08_reporting/report.md").read_text()
     assert "2 runs came from refinement" in report and "0.00251: seeds 2" in report
     ed80 = pd.read_csv(project / "data/08_reporting/ed80.csv")

@@ -53,7 +53,7 @@ def record_round(path: Path, levels: list[dict[str, Any]], round_number: int) ->
     """Append a round's levels to the refinement file (atomically: a crash leaves the old or the new file)."""
     existing = yaml.safe_load(path.read_text()) if path.exists() else None
     recorded = list(((existing or {}).get("refinement") or {}).get("levels") or [])
-    recorded += [{**level, "round": round_number} for level in levels]
+    recorded += [{**level, "seeds": list(level["seeds"]), "round": round_number} for level in levels]
     text = (
         "# Written by `kedro refine` (SPEC §9a): levels added near ED80, with their seeds. Read with the sweep\n"
         "# grid by `kedro run` and `kedro viz`; delete this file to return to the configured grid.\n"

@@ -211,21 +211,15 @@ def plot_pass_rate(
     added = summary[~summary["grid_level"]] if "grid_level" in summary else summary.iloc[:0]
     levels = grid["coverage"].to_numpy()
     _, zero_at = _coverage_positions(levels)
-    for part, style, label in ((grid, "o-", "effective (Wilson 95 %)"), (added, "s", "refinement levels")):
-        if len(part):
-            px = np.where(part["coverage"] > 0, part["coverage"], zero_at)
-            rate = part["pass_rate"].to_numpy()
-            errors = np.stack([rate - part["pass_rate_low"], part["pass_rate_high"] - rate])
-            ax.errorbar(px, rate, yerr=errors, fmt=style, capsize=4, label=label, alpha=0.9 if style == "o-" else 0.6)
+    px = np.where(grid["coverage"] > 0, grid["coverage"], zero_at)
+    rate = grid["pass_rate"].to_numpy()
+    errors = np.stack([rate - grid["pass_rate_low"], grid["pass_rate_high"] - rate])
+    ax.errorbar(px, rate, yerr=errors, fmt="o-", capsize=4, label="effective (Wilson 95 %)")
+    if len(added):  # levels added by refinement: few seeds each, so points only
+        ax.plot(added["coverage"], added["pass_rate"], "s", color="0.45", ms=4, alpha=0.7, label="refinement levels")
     for name, style in (("structured", "s--"), ("controllable", "^:")):
         if f"{name}_rate" in grid:
-            ax.plot(
-                np.where(grid["coverage"] > 0, grid["coverage"], zero_at),
-                grid[f"{name}_rate"],
-                style,
-                alpha=0.7,
-                label=name,
-            )
+            ax.plot(px, grid[f"{name}_rate"], style, alpha=0.7, label=name)
     ax.axhline(min_pass_rate, color="tab:blue", ls="--", label=f"required {min_pass_rate:g}")
     if critical is not None:
         ax.axvline(

@@ -330,7 +330,12 @@ def write_report(
     """report.md: the working window (ED80 and upper edge), c* with its bracket, the estimates per criterion,
     threshold sensitivity, the thresholds, the summary table, figures and a conclusion."""
     limits = Thresholds.from_params(thresholds)
-    n_seeds = coverage_runs.groupby("coverage")["seed"].nunique().max()
+    seeds_per_level = coverage_runs.groupby("coverage")["seed"].nunique()
+    design = (
+        f"{len(coverage_summary)} coverage levels × {seeds_per_level.max()} seeds"
+        if seeds_per_level.min() == seeds_per_level.max()
+        else f"{len(coverage_summary)} coverage levels ({len(coverage_runs)} runs)"
+    )
     c_star, below = critical["coverage"], critical["last_failing"]
     if c_star is None:
         answer = (
@@ -354,7 +359,7 @@ def write_report(
     effective_any = coverage_summary[coverage_summary["pass_rate"] > 0]
     first_success = f"{effective_any['coverage'].min():g}" if len(effective_any) else "none"
     conclusion = (
-        f"Across {len(coverage_summary)} coverage levels × {n_seeds} seeds, a run counts as effective when its latent space "
+        f"Across {design}, a run counts as effective when its latent space "
         f"anchors red, keeps the hue ring in the (z0, z1) plane, orders it as a colour wheel and still reconstructs colours "
         f"(M1–M4, structured), and suppressing the anchor direction damages red-like colours only (M5, controllable). "
         f"Effective runs per level: {rates}. The lowest level with any effective run is {first_success}. "
