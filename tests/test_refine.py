@@ -107,4 +107,4 @@ def test_sweep_writes_ed80_and_threshold_sensitivity(tiny_sweep):
     assert {"anchor_cos_min", "offplane_mean_max"} <= set(sensitivity["threshold"])
     report = (tiny_sweep / "data/08_reporting/report.md").read_text()
     assert report.index("**Working window (fitted, effective)**") < report.index("c\\* ")
-    assert "## Threshold sensitivity (effective)" in report and "not measured" in report
+    assert "## Threshold sensitivity (effective)" in report and "suppression_r2_min" in report
