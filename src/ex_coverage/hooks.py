@@ -7,6 +7,7 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from ex_coverage.budget_grid import active_budget_grid, check_budget_reachable, refuse_stale_cells
 from ex_coverage.sweep import active_grid, check_reachable, use_parameters
 
 log = logging.getLogger(__name__)
@@ -29,19 +30,35 @@ class SweepHooks:
         from ex_coverage.science.metrics import Thresholds
 
         parameters = catalog.load("parameters")
-        grid = active_grid()
-        check_reachable(grid, base_probabilities(make_training_grid(parameters["grids"], parameters["labels"])))
+        grid, budget = active_grid(), active_budget_grid()
+        base = base_probabilities(make_training_grid(parameters["grids"], parameters["labels"]))
+        check_reachable(grid, base)
+        check_budget_reachable(budget, base)
         schedule = catalog.load("dopesheet")
         Thresholds.from_params(parameters["reporting"]["thresholds"])
+        namespaces = {node.namespace for node in pipeline.nodes}
+        cells = namespaces & set(budget.cells)
         if run_params.get("only_missing_outputs"):
-            self._refuse_stale_results(grid, parameters, schedule, catalog)
-        log.info(
-            "Sweep: %d coverage levels × %d seeds = %d runs of %d steps",
-            len(grid.coverages),
-            len(grid.seeds),
-            len(grid.coverages) * len(grid.seeds),
-            len(schedule),
-        )
+            if namespaces & set(grid.namespaces):
+                self._refuse_stale_results(grid, parameters, schedule, catalog)
+            refuse_stale_cells(budget, cells, parameters, schedule, catalog)
+        if cells:
+            n_runs = len(cells) * len(budget.seeds)
+            log.info(
+                "Budget map: %d cells × %d seeds = %d runs of %d steps",
+                len(cells),
+                len(budget.seeds),
+                n_runs,
+                len(schedule),
+            )
+        else:
+            log.info(
+                "Sweep: %d coverage levels × %d seeds = %d runs of %d steps",
+                len(grid.coverages),
+                len(grid.seeds),
+                len(grid.coverages) * len(grid.seeds),
+                len(schedule),
+            )
 
     @staticmethod
     def _refuse_stale_results(grid: Any, parameters: dict[str, Any], schedule: Any, catalog: Any) -> None:
