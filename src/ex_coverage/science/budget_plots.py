@@ -54,7 +54,8 @@ def plot_budget_map(
     x, x_edges = cell_positions(vibrants)
     ncols = min(4, len(shown))
     nrows = -(-len(shown) // ncols)
-    figure, axes = _subplots(nrows, ncols, figsize=(3.6 * ncols + 1.2, 3.3 * nrows + 0.9), squeeze=False)
+    figure, axes = _subplots(nrows, ncols, figsize=(3.6 * ncols + 1.2, 3.4 * nrows + 0.9), squeeze=False)
+    figure.set_layout_engine("constrained")
     mesh = None
     for ax, criterion in zip(axes.ravel(), shown):
         rates = (
@@ -72,9 +73,9 @@ def plot_budget_map(
                         fontweight="bold" if rates[i, j] >= min_pass_rate else "normal",
                     )  # fmt: skip
         if len(vibrants) > 1 and vibrants[0] == 0:
-            ax.axvline(x_edges[1], color="white", ls="--", lw=1.2)
+            ax.axvline(x_edges[1], color="0.45", ls="--", lw=1.4)
         if len(reds) > 1 and reds[0] == 0:
-            ax.axhline(y_edges[1], color="white", ls="--", lw=1.2)
+            ax.axhline(y_edges[1], color="0.45", ls="--", lw=1.4)
         if cheapest is not None:
             i = int(np.flatnonzero(reds == cheapest["red_coverage"])[0])
             j = int(np.flatnonzero(vibrants == cheapest["vibrant_coverage"])[0])
