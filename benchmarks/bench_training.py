@@ -5,7 +5,7 @@
 
 (a) seed-steps/s of a plain single-model PyTorch loop (same model, losses, schedule, batch size,
     batches drawn up front) — the baseline; (b) seed-steps/s of our training path
-    (`train_ensemble`, Lightning Trainer) for one coverage level of 5 seeds; (c) wall time of the
+    (`train_ensemble`, a Lightning Fabric loop) for one coverage level of 5 seeds; (c) wall time of the
     default `kedro run --pipeline sweep` with the sequential runner, the parallel default
     (SweepRunner) and DaskRunner on a 2-worker LocalCluster.
 Medians over --repeats runs.

@@ -229,7 +229,7 @@ def test_binding_says_which_label_each_criterion_needs():
     overview = binding_overview(list(found.values()))
     assert "Red labels alone bind: M1 anchor alignment." in overview
     assert "Vibrant labels alone bind: M2 planarity of the hue ring." in overview
-    assert "Both labels bind: effective (every criterion)." in overview
+    assert "Both labels bind: effective (structured and controllable)." in overview
     assert "No labels are needed for: M4 reconstruction." in overview
 
 

@@ -76,21 +76,45 @@ def test_run_table_and_report(tiny_sweep, catalog):
         "sextant_max_dev_deg",
         "mse_median",
         "mse_max",
+        "suppression_r2",
+        "ablation_r2",
+        "structured",
+        "controllable",
         "effective",
     ]
     assert list(runs.columns[: len(required)]) == required
+    assert {"pass_m1", "pass_m2", "pass_m3", "pass_m4", "pass_m5"} <= set(runs.columns)
+    assert runs[["suppression_r2", "ablation_r2"]].apply(lambda c: c.between(0, 1)).all().all()
+    assert (runs["pass_m5"] == (runs["suppression_r2"] >= 0.9)).all()
+    assert (runs["controllable"] == runs["pass_m5"]).all()
+    assert (runs["structured"] == runs[["pass_m1", "pass_m2", "pass_m3", "pass_m4"]].all(axis=1)).all()
+    assert (runs["effective"] == (runs["structured"] & runs["controllable"])).all()
     assert sorted(zip(runs["coverage"], runs["seed"])) == [(0.0, 0), (0.0, 1), (0.01, 0), (0.01, 1)]
     assert (runs.loc[runs["coverage"] == 0, "realised_coverage"] == 0).all()
     assert runs.loc[runs["coverage"] == 0.01, "realised_coverage"].between(0.007, 0.013).all()
     summary = catalog.load("coverage_summary")
     assert list(summary["runs"]) == [2, 2]
+    for name in ("structured", "controllable"):
+        grouped = runs.groupby("coverage")[name].mean()
+        assert list(summary[f"{name}_rate"]) == list(grouped)
+        assert (summary[f"{name}_rate_low"] <= summary[f"{name}_rate"]).all()
+        assert (summary[f"{name}_rate"] <= summary[f"{name}_rate_high"]).all()
+    assert list(summary["pass_rate"]) == list(runs.groupby("coverage")["effective"].mean())
+    critical = catalog.load("critical_coverage")
+    assert set(critical["by_criterion"]) == {"structured", "controllable", "effective"}
     report = (tiny_sweep / "data/08_reporting/report.md").read_text()
     assert "## Answer" in report and "## Conclusion" in report
+    assert "### Structure and control" in report and "## M5: suppressing the red direction" in report
+    for name in ("structured", "controllable", "effective"):
+        assert f"| {name} |" in report
     for figure in (
         "coverage_metrics.png",
         "coverage_pass_rate.png",
         "coverage_latents.png",
         "levels/coverage_0p01_latents.png",
+        "levels/coverage_0_suppression.png",
+        "levels/coverage_0p01_suppression.png",
+        "named_colour_deltas.png",
     ):
         assert (tiny_sweep / "data/08_reporting" / figure).read_bytes()[:4] == b"\x89PNG"
 
@@ -109,3 +133,28 @@ def test_params_override_of_the_grid_is_honoured(tiny_sweep):
     assert result.returncode == 0, result.stdout[-3000:]
     assert (tiny_sweep / "data/06_models/coverage_0p005/seed_7.pt").exists()
     assert not (tiny_sweep / "data/06_models/coverage_0p005/seed_0.pt").exists()
+
+
+def test_named_colour_deltas(tiny_sweep, catalog):
+    table = pd.read_csv(tiny_sweep / "data/08_reporting/named_colour_deltas.csv")
+    assert list(table.columns) == ["coverage", "seed", "colour", "mse_none", "mse_suppressed", "delta"]
+    assert len(table) == 2 * 2 * 17
+    assert not table.duplicated(["coverage", "seed", "colour"]).any()
+    assert set(table["colour"]) >= {"red", "rose", "blue", "grey v=0", "grey v=1"}
+    assert table["delta"].to_numpy() == pytest.approx((table["mse_suppressed"] - table["mse_none"]).to_numpy())
+    for level in LEVELS:
+        cube = catalog.load(f"{level}.suppression_seed_0")
+        assert len(cube) == 512 and {"similarity", "target", "mse_suppressed", "mse_ablated"} <= set(cube.columns)
+
+
+def test_m5_scores_are_those_of_the_saved_model(tiny_sweep, catalog):
+    from ex_coverage.science.control import evaluate_control
+    from ex_coverage.science.model import load_autoencoder
+
+    runs = pd.read_csv(tiny_sweep / "data/08_reporting/coverage_runs.csv").set_index(["coverage", "seed"])
+    table = pd.read_csv(tiny_sweep / "data/08_reporting/named_colour_deltas.csv")
+    result = evaluate_control(load_autoencoder(catalog.load("coverage_0p01.model_seed_1")))
+    assert result.scores["suppression_r2"] == pytest.approx(runs.loc[(0.01, 1), "suppression_r2"], rel=1e-9)
+    assert result.scores["ablation_r2"] == pytest.approx(runs.loc[(0.01, 1), "ablation_r2"], rel=1e-9)
+    saved = table[(table["coverage"] == 0.01) & (table["seed"] == 1)]
+    assert saved["delta"].to_numpy() == pytest.approx(result.named["delta"].to_numpy(), rel=1e-6, abs=1e-12)

@@ -22,7 +22,7 @@ def ring(angles, offplane=0.0):
 
 
 def verdict(z_ring, mse=GOOD_MSE):
-    return passes(score_latents(z_ring[0], z_ring, mse), Thresholds())
+    return passes({**score_latents(z_ring[0], z_ring, mse), "suppression_r2": 1.0}, Thresholds())
 
 
 def test_perfect_wheel_passes_everything():
@@ -86,21 +86,29 @@ def test_critical_coverage_clean_threshold():
     answer = critical_coverage(LEVELS, [0, 0, 0.2, 0.8, 1, 1], 0.8, 1501 * 64)
     assert (answer.coverage, answer.last_failing) == (0.005, 0.002)
     assert answer.expected_labels == pytest.approx(0.005 * 1501 * 64)
+    assert answer.upper == 0.02 and answer.first_failing_above is None and answer.upper_beyond_grid
 
 
-def test_critical_coverage_ignores_an_isolated_success_below_a_failure():
-    answer = critical_coverage(LEVELS, [0, 1.0, 0.4, 0.8, 1, 0.8], 0.8, 100)
+def test_critical_coverage_takes_the_longest_window_and_its_upper_edge():
+    # an isolated success at 0.001, then the window 0.005–0.01 closed by a failure at 0.02 (SPEC §9)
+    answer = critical_coverage(LEVELS, [0, 1.0, 0.4, 0.8, 1, 0.6], 0.8, 100)
     assert (answer.coverage, answer.last_failing) == (0.005, 0.002)
+    assert (answer.upper, answer.first_failing_above, answer.upper_beyond_grid) == (0.01, 0.02, False)
+
+
+def test_critical_coverage_ties_go_to_the_lowest_window():
+    answer = critical_coverage(LEVELS, [0, 1.0, 0.4, 0.8, 0.2, 0.9], 0.8, 100)
+    assert (answer.coverage, answer.last_failing, answer.upper) == (0.001, 0, 0.001)
 
 
 def test_critical_coverage_when_no_level_qualifies():
-    answer = critical_coverage(LEVELS, [0, 0, 0.2, 1.0, 1.0, 0.6], 0.8, 100)
-    assert answer.coverage is None and answer.last_failing == 0.02
+    answer = critical_coverage(LEVELS, [0, 0, 0.2, 0.6, 0.4, 0.6], 0.8, 100)
+    assert answer.coverage is None and answer.last_failing == 0.02 and answer.upper is None
 
 
 def test_critical_coverage_when_every_level_qualifies():
     answer = critical_coverage(LEVELS, [1.0] * 6, 0.8, 100)
-    assert answer.coverage == 0 and answer.last_failing is None
+    assert answer.coverage == 0 and answer.last_failing is None and answer.upper_beyond_grid
 
 
 def test_summary_pass_rates_and_quartiles():
@@ -121,3 +129,51 @@ def test_summary_pass_rates_and_quartiles():
 def test_unknown_threshold_key_is_refused():
     with pytest.raises(ValueError, match="unknown keys"):
         Thresholds.from_params({"anchor_cos": 0.9})
+
+
+def test_metric_names_come_from_one_definition():
+    """Scores, the run table, the level summary and the metric figure all use METRIC_COLUMNS by name."""
+    from ex_coverage.pipelines.reporting.nodes import RUN_COLUMNS, summarise_sweep
+    from ex_coverage.science.metrics import METRIC_COLUMNS, METRICS
+    from ex_coverage.science.plots import METRIC_PANELS
+
+    z = ring(2 * np.pi * HUES)
+    scores = {**score_latents(z[0], z, GOOD_MSE), "suppression_r2": 0.95, "ablation_r2": 0.5}  # M5 from control.py
+    assert list(scores) == list(METRIC_COLUMNS)
+    assert [column for column, _, _ in METRIC_PANELS] == list(METRIC_COLUMNS)
+    assert set(METRIC_COLUMNS) <= set(RUN_COLUMNS)
+    assert [f"pass_{criterion}" for criterion in METRICS] == [
+        k for k in passes(scores, Thresholds()) if k.startswith("pass_")
+    ]
+    runs = pd.DataFrame(
+        [
+            {
+                "coverage": 0.0,
+                "seed": s,
+                "realised_coverage": 0.0,
+                "effective": True,
+                **scores,
+            }
+            for s in range(3)
+        ]
+    )
+    runs = runs[list(reversed(runs.columns))]  # column positions must not matter
+    summary = summarise_sweep(runs)
+    assert summary["anchor_cos_median"].iloc[0] == pytest.approx(1.0)
+    assert {f"{m}_{q}" for m in METRIC_COLUMNS for q in ("median", "q1", "q3")} <= set(summary.columns)
+
+
+def test_summary_rates_of_every_classification():
+    runs = pd.DataFrame(
+        {
+            "coverage": [0.1] * 4,
+            "structured": [True, True, True, False],
+            "controllable": [True, False, False, False],
+            "effective": [True, False, False, False],
+            "realised_coverage": 0.1,
+        }
+    )
+    row = summarise_levels(runs, []).iloc[0]
+    assert (row["structured_runs"], row["structured_rate"], row["controllable_rate"]) == (3, 0.75, 0.25)
+    assert (row["structured_rate_low"], row["structured_rate_high"]) == pytest.approx(wilson_interval(3, 4))
+    assert row["pass_rate"] == 0.25 and "effective_rate" not in row

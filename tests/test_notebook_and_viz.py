@@ -22,8 +22,9 @@ def test_results_notebook_runs_headless(tiny_sweep, monkeypatch):
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "seed 0: multiplier" in text
+    assert "seed 0: suppression r² " in text
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 4  # three sweep figures from the catalog + the re-plotted latents
+    assert len(images) >= 6  # three sweep figures from the catalog, the history, M5 error and named-colour ΔMSE
 
 
 @pytest.fixture(scope="module")

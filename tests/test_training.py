@@ -23,7 +23,9 @@ SHORT = parse_schedule(
 )
 
 
-def train(seeds, schedule=SHORT, multiplier=5.0):
+def train(seeds, schedule=SHORT, multiplier=5.0, config=None):
+    from ex_coverage.science.training import TrainingConfig
+
     grid = rgb_grid(10)
     probabilities = label_probabilities(base_label_probabilities(grid, SEED_LABELS), multiplier)
     validation = rgb_grid(4)
@@ -35,6 +37,7 @@ def train(seeds, schedule=SHORT, multiplier=5.0):
         schedule,
         validation,
         {"red": redness(validation) == 1, "vibrant": vibrancy(validation) == 1},
+        config or TrainingConfig(),
     )
 
 
@@ -76,7 +79,7 @@ def test_state_dict_loads_into_the_plain_model():
     )
     # Terms with zero weight are not computed at the last step.
     assert np.isnan(result.history["loss_reg-anchor"].iloc[-1])
-    assert set(result.validation["step"]) and "val_reconstruction" in result.validation
+    assert "val_reconstruction" in result.validation  # no validation: 81 steps < validate_every
 
 
 def test_label_counts_match_the_drawn_labels_and_coverage():
@@ -102,23 +105,54 @@ def test_divergence_names_the_term_and_step():
         train([0], schedule=exploding)
 
 
-def test_steps_run_in_order_whatever_the_block_size():
+def test_one_optimiser_step_per_schedule_step_in_order_and_validation_exactly_every_n(monkeypatch):
+    """The loop takes step 0, 1, 2, … once each, with that step's learning rate, and validates after every
+    ``validate_every`` steps — no blocks, no end-of-epoch extra."""
+    from ex_coverage.science.training import EnsembleTrainingModule, TrainingConfig
+
+    calls = []
+    forward, step, validate = EnsembleTrainingModule.forward, torch.optim.Adam.step, EnsembleTrainingModule.validate
+
+    def spy_forward(self, k):
+        calls.append(("loss", k))
+        return forward(self, k)
+
+    def spy_step(self, *args, **kwargs):
+        calls.append(("step", self.param_groups[0]["lr"]))
+        return step(self, *args, **kwargs)
+
+    def spy_validate(self, steps_done):
+        calls.append(("validate", steps_done))
+        return validate(self, steps_done)
+
+    monkeypatch.setattr(EnsembleTrainingModule, "forward", spy_forward)
+    monkeypatch.setattr(torch.optim.Adam, "step", spy_step)
+    monkeypatch.setattr(EnsembleTrainingModule, "validate", spy_validate)
+    result = train([0, 1], config=TrainingConfig(validate_every=20))[0]
+
+    expected = []
+    for k, lr in enumerate(SHORT.get("lr", 1e-3)):
+        expected += [("loss", k), ("step", float(lr))]
+        if (k + 1) % 20 == 0:
+            expected.append(("validate", k + 1))
+    assert len(SHORT) == 81 and calls == expected
+    assert list(result.validation["step"]) == [20, 40, 60, 80]
+    assert result.history["lr"].tolist() == SHORT.get("lr", 1e-3).tolist()
+
+
+def test_validation_is_diagnostic_only():
+    """Validating (or not) changes nothing of the trajectory; ``validate_every: 0`` validates never."""
     from ex_coverage.science.training import TrainingConfig
 
-    grid = rgb_grid(10)
-    probabilities = label_probabilities(base_label_probabilities(grid, SEED_LABELS), 5.0)
-    validation = rgb_grid(4)
-    args = (
-        grid,
-        np.stack([probabilities["red"], probabilities["vibrant"]], axis=-1),
-        ["red", "vibrant"],
-        SHORT,
-        validation,
-        {"red": redness(validation) == 1, "vibrant": vibrancy(validation) == 1},
+    often, never = (
+        train([2], config=TrainingConfig(validate_every=7))[0],
+        train([2], config=TrainingConfig(validate_every=0))[0],
     )
-    one = train_ensemble([0], *args, TrainingConfig(steps_per_batch=1))[0]
-    seven = train_ensemble([0], *args, TrainingConfig(steps_per_batch=7))[0]
-    assert_same_weights(one.state_dict, seven.state_dict)
+    assert_same_weights(often.state_dict, never.state_dict)
+    pd.testing.assert_frame_equal(often.history, never.history)
+    assert len(often.validation) == 11 and len(never.validation) == 0
+    assert list(never.validation.columns) == list(often.validation.columns)
+    assert len(never.history.merge(never.validation.drop(columns="seed"), on="step", how="left")) == len(SHORT)
 
 
 def test_seed_configuration_reproduces_the_seed_reconstruction_error():

@@ -24,6 +24,17 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ExCoverageError, DatasetErro
 DEFAULT_RUNNER = "ex_coverage.runner.SweepRunner"
 
 
+def _kedro_option(name: str):
+    """The option ``name`` exactly as ``kedro run`` declares it (same flags, parsing and help)."""
+    option = next(p for p in kedro_run.params if p.name == name)
+
+    def decorate(function):
+        function.__dict__.setdefault("__click_params__", []).append(option)
+        return function
+
+    return decorate
+
+
 @click.group(name="ex_coverage")
 def cli() -> None:
     """Commands of the ex_coverage project."""
@@ -37,6 +48,38 @@ def run(ctx: click.Context, **kwargs) -> None:
     os.environ.setdefault("KEDRO_MP_CONTEXT", "spawn")
     try:
         ctx.invoke(kedro_run, **kwargs)
+    except EXPECTED_ERRORS as error:
+        click.secho(f"Error: {describe(error)}", fg="red", err=True)
+        sys.exit(1)
+
+
+@cli.command(name="refine")
+@click.option(
+    "--width",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="Stop when the ED80 interval (effective) is narrower than this, in decades.",
+)
+@click.option("--budget", type=int, default=200, show_default=True, help="Add at most this many runs.")
+@click.option(
+    "--runner", "-r", type=str, default=None, help="Runner class for the rounds (default: the parallel SweepRunner)."
+)
+@_kedro_option("env")
+@_kedro_option("params")
+def refine(width: float, budget: int, runner: str | None, env: str | None, params: dict) -> None:
+    """Add runs near ED80 in rounds until its 95 % interval is narrower than --width or --budget runs are added
+    (SPEC §9a). Levels are recorded in conf/<env>/parameters_refinement.yml, read by `kedro run` and `kedro viz`."""
+    from pathlib import Path
+
+    from kedro.utils import load_obj
+
+    from ex_coverage.refine import refine as run_refinement
+
+    os.environ.setdefault("KEDRO_MP_CONTEXT", "spawn")
+    runner_class = load_obj(runner or DEFAULT_RUNNER, "kedro.runner")
+    try:
+        run_refinement(Path.cwd(), env, params, width, budget, runner_class, echo=click.echo)
     except EXPECTED_ERRORS as error:
         click.secho(f"Error: {describe(error)}", fg="red", err=True)
         sys.exit(1)

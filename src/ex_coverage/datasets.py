@@ -1,187 +1,286 @@
-"""Catalog datasets for everything the project writes, each saved atomically.
+"""Catalog datasets: kedro-datasets types whose saves to local files are atomic.
 
-A save writes a temporary file beside the target and renames it into place, so a run killed
-mid-save leaves either the previous file or none — never a truncated one that loads as valid.
-Tables, JSON and figures offer the previews kedro-viz shows.
+Each ``Atomic*Dataset`` is the kedro-datasets class of the same kind (``filepath`` with any fsspec
+protocol, ``load_args``, ``save_args``, ``fs_args``, ``credentials``, ``version``, ``metadata`` and
+the kedro-viz preview all work as documented there) with two additions:
+
+- a save to a local file writes a temporary file beside the target (``.NAME.<random>.partial``) and
+  renames it into place, so a run killed mid-save leaves either the previous file or none — never a
+  truncated one that loads as valid. Remote stores (``s3://``, ``gs://``, ``abfs://`` …) make an
+  object visible only once its upload completes, so there the parent's save is used as it is;
+- a failed load says which file, and whether it is missing or unreadable.
+
+:class:`TorchStateDictDataset` and :class:`ScheduleDataset` are this project's own formats, built the
+same way on fsspec.
 """
 
 from __future__ import annotations
 
 import base64
+import inspect
 import io
-import json
 import os
 import tempfile
-from abc import abstractmethod
-from pathlib import Path
-from typing import Any
+from copy import deepcopy
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar
 
-import pandas as pd
-from kedro.io import AbstractDataset, DatasetError
-from kedro_datasets._typing import ImagePreview, JSONPreview, TablePreview
+import fsspec
+from kedro.io.core import (
+    AbstractVersionedDataset,
+    DatasetError,
+    Version,
+    get_filepath_str,
+    get_protocol_and_path,
+)
+from kedro_datasets._typing import ImagePreview, TablePreview
+from kedro_datasets.json import JSONDataset
+from kedro_datasets.matplotlib import MatplotlibDataset
+from kedro_datasets.pandas import CSVDataset, ParquetDataset
+from kedro_datasets.text import TextDataset
+
+#: Suffix of the temporary files of an atomic save (``.NAME.<random>.partial`` beside ``NAME``).
+PARTIAL_SUFFIX = ".partial"
+
+
+def partial_path(target: Path) -> Path:
+    """A new, empty temporary file beside ``target`` for an atomic save (the folder is created)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=PARTIAL_SUFFIX)
+    os.close(handle)
+    return Path(temporary)
+
+
+def replace_atomically(temporary: Path, target: Path) -> None:
+    """Flush ``temporary`` to disk and rename it onto ``target``."""
+    with open(temporary, "rb+") as stream:
+        os.fsync(stream.fileno())
+    os.replace(temporary, target)
 
 
 def write_atomically(path: Path, payload: bytes) -> None:
     """Write ``payload`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    temporary = partial_path(path)
     try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
+        temporary.write_bytes(payload)
+        replace_atomically(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 
-class AtomicFileDataset(AbstractDataset):
-    """A single local file, encoded and decoded by a subclass."""
+def _unwrapped(method: Any) -> Any:
+    """The plain function behind a dataset method that Kedro wrapped with its logging and error handling."""
+    return inspect.unwrap(getattr(method, "__func__", method))
 
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = Path(filepath)
-        self.metadata = metadata
 
-    @abstractmethod
-    def _encode(self, data: Any) -> bytes: ...
+class _AtomicLocalSave:
+    """Mixin for a kedro-datasets file dataset (``_protocol``, ``_get_save_path``, ``_get_load_path``).
 
-    @abstractmethod
-    def _decode(self, payload: bytes) -> Any: ...
+    Place it before the kedro-datasets class: ``class AtomicXDataset(_AtomicLocalSave, XDataset)``.
+    """
+
+    _protocol: str
+    _atomic_target: PurePosixPath | None = None
+
+    def _display_path(self) -> str:
+        """The file as the user wrote it: a relative local path stays relative; remote ones keep their protocol."""
+        try:
+            path = self._get_load_path()  # type: ignore[attr-defined]
+        except DatasetError:
+            path = self._filepath  # type: ignore[attr-defined]
+        return get_filepath_str(path, self._protocol)
 
     def load(self) -> Any:
-        if not self._filepath.exists():
-            raise DatasetError(f"{self._filepath} does not exist: run the pipeline that writes it first")
+        parent_load = _unwrapped(super().load)  # type: ignore[misc]
+        if not self._exists():  # type: ignore[attr-defined]
+            raise DatasetError(f"{self._display_path()} does not exist: run the pipeline that writes it first")
         try:
-            return self._decode(self._filepath.read_bytes())
+            return parent_load(self)
         except Exception as error:
             raise DatasetError(
-                f"{self._filepath} is unreadable or corrupted ({type(error).__name__}: {error})"
+                f"{self._display_path()} is unreadable or corrupted ({type(error).__name__}: {error})"
             ) from error
 
     def save(self, data: Any) -> None:
-        write_atomically(self._filepath, self._encode(data))
+        parent_save = _unwrapped(super().save)  # type: ignore[misc]
+        if self._protocol != "file":
+            parent_save(self, data)  # the object store's put is atomic
+            return
+        target = Path(get_filepath_str(super()._get_save_path(), self._protocol))  # type: ignore[misc]
+        temporary = partial_path(target)
+        self._atomic_target = PurePosixPath(temporary)
+        try:
+            parent_save(self, data)
+            replace_atomically(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        finally:
+            self._atomic_target = None
 
-    def _exists(self) -> bool:
-        return self._filepath.exists()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
-
-
-class TorchStateDictDataset(AtomicFileDataset):
-    """A model's ``state_dict`` in a ``.pt`` file that loads with ``torch.load(weights_only=True)``."""
-
-    def _encode(self, data: dict[str, Any]) -> bytes:
-        import torch  # imported on use: keeps catalog creation light
-
-        buffer = io.BytesIO()
-        torch.save(data, buffer)
-        return buffer.getvalue()
-
-    def _decode(self, payload: bytes) -> dict[str, Any]:
-        import torch
-
-        return torch.load(io.BytesIO(payload), weights_only=True)
+    def _get_save_path(self) -> PurePosixPath:
+        if self._atomic_target is not None:
+            return self._atomic_target
+        return super()._get_save_path()  # type: ignore[misc]
 
 
-class JSONDataset(AtomicFileDataset):
-    """A JSON document (run records, solved multipliers)."""
+class AtomicParquetDataset(_AtomicLocalSave, ParquetDataset):
+    """:class:`kedro_datasets.pandas.ParquetDataset`, atomic for local files; saves without the index by default."""
 
-    def _encode(self, data: Any) -> bytes:
-        return json.dumps(data, indent=2, sort_keys=True).encode()
+    DEFAULT_SAVE_ARGS: ClassVar[dict[str, Any]] = {"index": False}
 
-    def _decode(self, payload: bytes) -> Any:
-        return json.loads(payload)
-
-    def preview(self) -> JSONPreview:
-        return JSONPreview(json.dumps(self.load()))
-
-
-class _TableDataset(AtomicFileDataset):
     def preview(self, nrows: int = 10) -> TablePreview:
+        """The first ``nrows`` rows for kedro-viz (read through the dataset's filesystem, so remote files work)."""
         return TablePreview(self.load().head(nrows).to_dict(orient="split"))
 
 
-class ParquetDataset(_TableDataset):
-    """A pandas table in Parquet."""
+class AtomicCSVDataset(_AtomicLocalSave, CSVDataset):
+    """:class:`kedro_datasets.pandas.CSVDataset`, atomic for local files; for tables people open in a spreadsheet."""
 
-    def _encode(self, data: pd.DataFrame) -> bytes:
+
+class AtomicJSONDataset(_AtomicLocalSave, JSONDataset):
+    """:class:`kedro_datasets.json.JSONDataset`, atomic for local files; sorted keys by default (stable diffs)."""
+
+    DEFAULT_SAVE_ARGS: ClassVar[dict[str, Any]] = {"indent": 2, "sort_keys": True}
+
+
+class AtomicTextDataset(_AtomicLocalSave, TextDataset):
+    """:class:`kedro_datasets.text.TextDataset`, atomic for local files: plain text or Markdown."""
+
+
+class AtomicFigureDataset(_AtomicLocalSave, MatplotlibDataset):
+    """:class:`kedro_datasets.matplotlib.MatplotlibDataset`, atomic for local files: a figure saved as PNG.
+
+    Unlike its parent it loads, as the PNG bytes (for notebooks and the kedro-viz image preview).
+    """
+
+    DEFAULT_SAVE_ARGS: ClassVar[dict[str, Any]] = {"format": "png", "dpi": 110, "bbox_inches": "tight"}
+
+    def load(self) -> bytes:
+        if not self._exists():
+            raise DatasetError(f"{self._display_path()} does not exist: run the pipeline that writes it first")
+        with self._fs.open(get_filepath_str(self._get_load_path(), self._protocol), mode="rb") as stream:
+            return stream.read()
+
+    def save(self, data: Any) -> None:
+        # A list or dict of figures is a folder of files, each written by _save_to_fs.
+        _unwrapped(MatplotlibDataset.save)(self, data)
+
+    def _save_to_fs(self, full_key_path: str, plot: Any) -> None:
+        if self._protocol != "file":
+            super()._save_to_fs(full_key_path, plot)
+            return
         buffer = io.BytesIO()
-        data.to_parquet(buffer, index=False)
-        return buffer.getvalue()
-
-    def _decode(self, payload: bytes) -> pd.DataFrame:
-        return pd.read_parquet(io.BytesIO(payload))
-
-
-class CSVDataset(_TableDataset):
-    """A pandas table in CSV, for tables people open in a spreadsheet."""
-
-    def _encode(self, data: pd.DataFrame) -> bytes:
-        return data.to_csv(index=False).encode()
-
-    def _decode(self, payload: bytes) -> pd.DataFrame:
-        return pd.read_csv(io.BytesIO(payload))
-
-
-class TextDataset(AtomicFileDataset):
-    """Plain text or Markdown."""
-
-    def _encode(self, data: str) -> bytes:
-        return data.encode()
-
-    def _decode(self, payload: bytes) -> str:
-        return payload.decode()
-
-
-class FigureDataset(AtomicFileDataset):
-    """A matplotlib figure saved as PNG (loads back as PNG bytes); the figure is closed once saved."""
-
-    def __init__(self, filepath: str, dpi: int = 110, metadata: dict[str, Any] | None = None) -> None:
-        super().__init__(filepath, metadata)
-        self._dpi = dpi
-
-    def _encode(self, figure: Any) -> bytes:
-        import matplotlib.pyplot as plt
-
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=self._dpi, bbox_inches="tight")
-        plt.close(figure)
-        return buffer.getvalue()
-
-    def _decode(self, payload: bytes) -> bytes:
-        return payload
+        plot.savefig(buffer, **self._save_args)
+        write_atomically(Path(full_key_path), buffer.getvalue())
 
     def preview(self) -> ImagePreview:
         return ImagePreview(base64.b64encode(self.load()).decode())
 
 
-class ScheduleDataset(AbstractDataset):
-    """The training schedule ("dopesheet") CSV, loaded as a parsed :class:`~ex_coverage.science.schedule.Schedule`.
+class _FsspecFileDataset(AbstractVersionedDataset):
+    """One file on any fsspec filesystem, set up as kedro-datasets' file datasets are."""
 
-    A malformed file fails on load with the file, row and column in the message.
-    """
+    DEFAULT_LOAD_ARGS: ClassVar[dict[str, Any]] = {}
+    DEFAULT_SAVE_ARGS: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = Path(filepath)
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        load_args: dict[str, Any] | None = None,
+        save_args: dict[str, Any] | None = None,
+        version: Version | None = None,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        _fs_args = deepcopy(fs_args or {})
+        self._fs_open_args_load = {"mode": "rb", **_fs_args.pop("open_args_load", {})}
+        self._fs_open_args_save = {"mode": "wb", **_fs_args.pop("open_args_save", {})}
+        protocol, path = get_protocol_and_path(filepath, version)
+        if protocol == "file":
+            _fs_args.setdefault("auto_mkdir", True)
+        self._protocol = protocol
+        self._fs = fsspec.filesystem(protocol, **deepcopy(credentials or {}), **_fs_args)
         self.metadata = metadata
-
-    def load(self) -> Any:
-        from ex_coverage.science.schedule import read_schedule_csv
-
-        return read_schedule_csv(self._filepath)
-
-    def save(self, data: Any) -> None:
-        raise DatasetError(f"{self._filepath} is a raw input: edit the CSV file itself")
-
-    def _exists(self) -> bool:
-        return self._filepath.exists()
+        super().__init__(
+            filepath=PurePosixPath(path), version=version, exists_function=self._fs.exists, glob_function=self._fs.glob
+        )
+        self._load_args = {**self.DEFAULT_LOAD_ARGS, **(load_args or {})}
+        self._save_args = {**self.DEFAULT_SAVE_ARGS, **(save_args or {})}
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
+        return {
+            "filepath": self._filepath,
+            "protocol": self._protocol,
+            "load_args": self._load_args,
+            "save_args": self._save_args,
+            "version": self._version,
+        }
+
+    def _read(self) -> bytes:
+        with self._fs.open(get_filepath_str(self._get_load_path(), self._protocol), **self._fs_open_args_load) as f:
+            return f.read()
+
+    def _write(self, payload: bytes) -> None:
+        with self._fs.open(get_filepath_str(self._get_save_path(), self._protocol), **self._fs_open_args_save) as f:
+            f.write(payload)
+        self._fs.invalidate_cache(get_filepath_str(self._filepath, self._protocol))
+
+    def _exists(self) -> bool:
+        try:
+            return self._fs.exists(get_filepath_str(self._get_load_path(), self._protocol))
+        except DatasetError:
+            return False
+
+
+class _TorchFile(_FsspecFileDataset):
+    def load(self) -> dict[str, Any]:
+        import torch  # imported on use: keeps catalog creation light
+
+        return torch.load(io.BytesIO(self._read()), **{"weights_only": True, **self._load_args})
+
+    def save(self, data: dict[str, Any]) -> None:
+        import torch
+
+        buffer = io.BytesIO()
+        torch.save(data, buffer, **self._save_args)
+        self._write(buffer.getvalue())
+
+
+class TorchStateDictDataset(_AtomicLocalSave, _TorchFile):
+    """A model's ``state_dict`` in a ``.pt`` file that loads with ``torch.load(weights_only=True)``.
+
+    ``save_args`` go to ``torch.save``, ``load_args`` to ``torch.load`` (``weights_only`` stays True
+    unless set).
+    """
+
+
+class ScheduleDataset(_FsspecFileDataset):
+    """The training schedule ("dopesheet") CSV, loaded as a parsed :class:`~ex_coverage.science.schedule.Schedule`.
+
+    A raw input: it is never saved. A malformed file fails on load with the file, row and column in the message.
+    """
+
+    def load(self) -> Any:
+        from ex_coverage.science.schedule import ScheduleError, read_schedule_bytes
+
+        source = get_filepath_str(self._filepath, self._protocol)
+        try:
+            payload = self._read()
+        except FileNotFoundError:
+            raise ScheduleError(f"{source}: schedule file not found") from None
+        return read_schedule_bytes(payload, source)
+
+    def save(self, data: Any) -> None:
+        raise DatasetError(
+            f"{get_filepath_str(self._filepath, self._protocol)} is a raw input: edit the CSV file itself"
+        )
 
     def preview(self, nrows: int = 20) -> TablePreview:
-        return TablePreview(
-            pd.read_csv(self._filepath, dtype=str, keep_default_na=False).head(nrows).to_dict(orient="split")
-        )
+        import pandas as pd
+
+        frame = pd.read_csv(io.BytesIO(self._read()), dtype=str, keep_default_na=False)
+        return TablePreview(frame.head(nrows).to_dict(orient="split"))

@@ -43,20 +43,20 @@ class SweepHooks:
                 self._refuse_stale_results(grid, parameters, schedule, catalog)
             refuse_stale_cells(budget, cells, parameters, schedule, catalog)
         if cells:
-            n_runs = len(cells) * len(budget.seeds)
             log.info(
                 "Budget map: %d cells × %d seeds = %d runs of %d steps",
                 len(cells),
                 len(budget.seeds),
-                n_runs,
+                len(cells) * len(budget.seeds),
                 len(schedule),
             )
         else:
             log.info(
-                "Sweep: %d coverage levels × %d seeds = %d runs of %d steps",
+                "Sweep: %d coverage levels × %d seeds%s = %d runs of %d steps",
                 len(grid.coverages),
                 len(grid.seeds),
-                len(grid.coverages) * len(grid.seeds),
+                f" + {len(grid.refinement_runs)} refinement runs" if grid.refinement else "",
+                grid.n_runs,
                 len(schedule),
             )
 
@@ -66,8 +66,8 @@ class SweepHooks:
         from ex_coverage.science.records import check_fresh, current_fingerprints
 
         records = []
-        for namespace in grid.namespaces:
-            for seed in grid.seeds:
+        for namespace, coverage in grid.namespaces.items():
+            for seed in grid.seeds_at(coverage):
                 name = f"{namespace}.run_record_seed_{seed}"
                 if catalog.exists(name):
                     records.append(catalog.load(name))

@@ -41,14 +41,18 @@ class SweepRunner(ParallelRunner):
 
 
 def _run_node_on_worker(
-    node: Any, catalog: Any, is_async: bool, run_id: str | None, package: str, project: str, *upstream: Any
+    node: Any, catalog: Any, is_async: bool, run_id: str | None, package: str, project: str | None, *upstream: Any
 ) -> str:
-    """Run one node on a Dask worker: inputs are loaded from, and outputs saved to, the shared files."""
+    """Run one node on a Dask worker: inputs are loaded from, and outputs saved to, the shared files.
+
+    ``project`` is the shared project folder, or None when every dataset is on an object store.
+    """
     from kedro.framework.hooks.manager import _create_hook_manager, _register_hooks
     from kedro.framework.project import configure_project, settings
     from kedro.runner.task import Task
 
-    os.chdir(project)  # catalog paths are relative to the project folder, shared by every worker
+    if project is not None:
+        os.chdir(project)  # catalog paths are relative to the project folder, shared by every worker
     configure_project(package)
     hooks = _create_hook_manager()
     _register_hooks(hooks, settings.HOOKS)
@@ -69,7 +73,8 @@ class DaskRunner(AbstractRunner):
     ``kedro run --runner ex_coverage.runner.DaskRunner --runner-params address=tcp://HOST:8786``, or
     ``--runner-params n_workers=4`` to start a ``LocalCluster`` (one thread per worker). Every dataset a
     node passes on must be file-backed in the catalog, and the project folder must be at the same path
-    on every worker (shared storage). ``training_gpus=1`` asks for a worker resource ``GPU=1`` for each
+    on every worker (shared storage) unless every dataset is on an object store (``s3://`` …).
+    ``training_gpus=1`` asks for a worker resource ``GPU=1`` for each
     training node (start such workers with ``--resources GPU=1``).
     """
 
@@ -114,11 +119,22 @@ class DaskRunner(AbstractRunner):
                 f"DaskRunner needs every intermediate dataset in the catalog as a file; in memory: {', '.join(in_memory)}"
             )
 
+    @staticmethod
+    def _shared_folder(pipeline: Any, catalog: Any) -> str | None:
+        """This folder when a dataset of the pipeline is a local file (workers must see it), else None."""
+        local = [
+            d
+            for d in pipeline.datasets()
+            if getattr(catalog.get(d, fallback_to_runtime_pattern=True), "_protocol", None) == "file"
+        ]
+        return os.getcwd() if local else None
+
     def _run(self, pipeline: Any, catalog: Any, hook_manager: Any = None, run_id: str | None = None) -> None:
         from distributed import as_completed
         from kedro.framework.project import PACKAGE_NAME
 
         self._check_file_backed(pipeline, catalog)
+        project = self._shared_folder(pipeline, catalog)
         client, cluster = self._client()
         progress = LevelProgress.for_nodes(n.name for n in pipeline.nodes)
         log.info(
@@ -134,7 +150,7 @@ class DaskRunner(AbstractRunner):
                     {"GPU": self._training_gpus} if self._training_gpus and is_training_node(node.name) else None
                 )
                 futures[node] = client.submit(
-                    _run_node_on_worker, node, catalog, self._is_async, run_id, PACKAGE_NAME, os.getcwd(),
+                    _run_node_on_worker, node, catalog, self._is_async, run_id, PACKAGE_NAME, project,
                     *(futures[p] for p in parents[node]), key=f"{node.name}-{run_id or os.getpid()}", pure=False, resources=resources,
                 )  # fmt: skip
             for done, future in enumerate(as_completed(futures.values()), start=1):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numbers
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial, update_wrapper
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,10 @@ from ex_coverage.science.labels import CoverageError, solve_multiplier
 from ex_coverage.science.records import coverage_token, level_namespace
 
 GRID_FILE = "conf/<env>/parameters_sweep.yml"
-#: Parameters that shape the pipelines: the sweep grid and the budget map's grid.
-GRID_KEYS = ("sweep", "budget_map")
+#: Levels added by `kedro refine` (SPEC §9a), one file per config environment, read with the grid.
+REFINEMENT_FILE = "parameters_refinement.yml"
+#: Parameters that shape the pipelines: the sweep grid, its refinement levels and the budget map's grid.
+GRID_KEYS = ("sweep", "refinement", "budget_map")
 
 
 class SweepConfigError(ExCoverageError, ValueError):
@@ -29,14 +31,35 @@ class SweepConfigError(ExCoverageError, ValueError):
 
 @dataclass(frozen=True)
 class SweepGrid:
-    """Coverage levels (ascending) and the seeds trained at every level."""
+    """The configured grid (``coverages`` ascending, every one trained with ``seeds``) and the levels added by
+    refinement (``refinement``: (coverage, seeds) pairs, each with its own seeds; SPEC §9a)."""
 
     coverages: tuple[float, ...]
     seeds: tuple[int, ...]
+    refinement: tuple[tuple[float, tuple[int, ...]], ...] = ()
+
+    @property
+    def levels(self) -> tuple[float, ...]:
+        """Every level, ascending: the grid's and refinement's."""
+        return tuple(sorted(set(self.coverages) | {c for c, _ in self.refinement}))
 
     @property
     def namespaces(self) -> dict[str, float]:
-        return {level_namespace(c): c for c in self.coverages}
+        return {level_namespace(c): c for c in self.levels}
+
+    def seeds_at(self, coverage: float) -> tuple[int, ...]:
+        """The seeds trained at ``coverage``: the grid's seeds at a grid level, then any refinement seeds."""
+        base = self.seeds if coverage in self.coverages else ()
+        return base + tuple(s for c, seeds in self.refinement if c == coverage for s in seeds)
+
+    @property
+    def refinement_runs(self) -> tuple[tuple[float, int], ...]:
+        """(coverage, seed) of every run added by refinement."""
+        return tuple((c, s) for c, seeds in self.refinement for s in seeds)
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.coverages) * len(self.seeds) + len(self.refinement_runs)
 
 
 def _is_number(value: Any) -> bool:
@@ -79,9 +102,43 @@ def parse_grid(params: Mapping[str, Any], source: str = GRID_FILE) -> SweepGrid:
     return SweepGrid(coverages, parse_seeds(params.get("seeds"), "sweep.seeds", source))
 
 
+def parse_refinement(params: Any, grid: SweepGrid, source: str = f"conf/<env>/{REFINEMENT_FILE}") -> SweepGrid:
+    """Add the refinement levels ``{"levels": [{"coverage": c, "seeds": [...]}, ...]}`` to ``grid``.
+
+    A refinement level may coincide with a grid level (its seeds are then trained in addition); a seed may
+    not repeat within one level.
+    """
+    if params is None:
+        return grid
+    levels = params.get("levels") if isinstance(params, Mapping) else None
+    if not isinstance(levels, (list, tuple)):
+        raise SweepConfigError(f"{source}: 'refinement' must be a mapping with a list 'levels', got {params!r}")
+    merged: dict[float, list[int]] = {}
+    for i, entry in enumerate(levels):
+        where = f"{source}: refinement.levels[{i}]"
+        if not isinstance(entry, Mapping) or not _is_number(entry.get("coverage")):
+            raise SweepConfigError(f"{where} must have a numeric 'coverage', got {entry!r}")
+        c, seeds = float(entry["coverage"]), entry.get("seeds")
+        if not 0.0 < c < 1.0:
+            raise SweepConfigError(f"{where}.coverage = {c!r} is outside (0, 1)")
+        if not isinstance(seeds, (list, tuple)) or not seeds:
+            raise SweepConfigError(f"{where}.seeds must be a non-empty list of integers, got {seeds!r}")
+        # one level per namespace: coverages that print alike are the same level
+        c = next((known for known in (*grid.coverages, *merged) if level_namespace(known) == level_namespace(c)), c)
+        taken = list(grid.seeds if c in grid.coverages else ()) + merged.setdefault(c, [])
+        for s in seeds:
+            if not isinstance(s, numbers.Integral) or isinstance(s, bool) or s < 0:
+                raise SweepConfigError(f"{where}.seeds: {s!r} is not a non-negative integer")
+            if s in taken:
+                raise SweepConfigError(f"{where}.seeds: seed {s} is already trained at coverage {c:g}")
+            taken.append(int(s))
+            merged[c].append(int(s))
+    return replace(grid, refinement=tuple((c, tuple(seeds)) for c, seeds in sorted(merged.items())))
+
+
 def check_reachable(grid: SweepGrid, base_probabilities: Mapping[str, Any], source: str = GRID_FILE) -> None:
     """Fail unless every coverage level can be produced by some label multiplier."""
-    for c in grid.coverages:
+    for c in grid.levels:
         try:
             solve_multiplier(c, base_probabilities)
         except CoverageError as error:
@@ -132,4 +189,4 @@ def active_grid() -> SweepGrid:
     parameters = active_parameters()
     if "sweep" not in parameters:
         raise SweepConfigError(f"{GRID_FILE}: no 'sweep' key (expected sweep.coverages and sweep.seeds)")
-    return parse_grid(parameters["sweep"])
+    return parse_refinement(parameters.get("refinement"), parse_grid(parameters["sweep"]))

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 from numpy.typing import NDArray
 
+from ex_coverage.science import metrics
 from ex_coverage.science.errors import StaleResultsError
 from ex_coverage.science.labels import coverage_at, solve_label_multipliers
 from ex_coverage.science.metrics import Thresholds, passes, wilson_interval
@@ -35,17 +36,29 @@ class Criterion:
     short: str
 
 
-#: Every criterion the map reports, in the order of the summary's columns. A criterion whose flag is not
-#: in the run table (M5 and the structured/controllable split before issue 9's scoring) is left out.
-CRITERIA = (
-    Criterion("effective", "effective_rate", "effective (every criterion)", "effective"),
-    Criterion("structured", "structured_rate", "structured (M1–M4)", "structured"),
-    Criterion("controllable", "controllable_rate", "controllable (M5)", "controllable"),
-    Criterion("pass_m1", "m1_rate", "M1 anchor alignment", "M1"),
-    Criterion("pass_m2", "m2_rate", "M2 planarity of the hue ring", "M2"),
-    Criterion("pass_m3", "m3_rate", "M3 colour-wheel order", "M3"),
-    Criterion("pass_m4", "m4_rate", "M4 reconstruction", "M4"),
-    Criterion("pass_m5", "m5_rate", "M5 intervention control", "M5"),
+#: How the map names each pass flag of :data:`ex_coverage.science.metrics.CRITERIA`: (title, short name).
+WORDS = {
+    "effective": ("effective (structured and controllable)", "effective"),
+    "structured": ("structured (M1–M4)", "structured"),
+    "controllable": ("controllable (M5)", "controllable"),
+    "pass_m1": ("M1 anchor alignment", "M1"),
+    "pass_m2": ("M2 planarity of the hue ring", "M2"),
+    "pass_m3": ("M3 colour-wheel order", "M3"),
+    "pass_m4": ("M4 reconstruction", "M4"),
+    "pass_m5": ("M5 intervention control", "M5"),
+}
+
+
+def _criterion(column: str) -> Criterion:
+    title, short = WORDS.get(column, (column, column))
+    return Criterion(column, f"{column.removeprefix('pass_')}_rate", title, short)
+
+
+#: Every criterion of the run table (the one list, :data:`ex_coverage.science.metrics.CRITERIA`), in the order of
+#: the summary's columns: effective, the other classifications, then M1, M2, … A criterion whose flag is missing
+#: from a run table is left out of that table's summary.
+CRITERIA = tuple(
+    _criterion(c) for c in sorted(metrics.CRITERIA, key=lambda c: (c != "effective", c not in metrics.CLASSIFICATIONS))
 )
 
 #: The summary's leading columns; each present criterion's rate follows, then ``expected_labels``.

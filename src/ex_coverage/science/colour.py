@@ -5,6 +5,8 @@ Every grid is an ``(N, 3)`` float32 array of RGB colours in [0, 1].
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -64,3 +66,41 @@ def vibrancy(rgb: FloatArray) -> NDArray[np.float64]:
 
 
 LABEL_SHAPES = {"redness": redness, "vibrancy": vibrancy}
+
+#: The 12 named hues at 30° steps (s = v = 1), starting at red.
+NAMED_HUES = (
+    "red", "orange", "yellow", "chartreuse", "green", "spring green",
+    "cyan", "azure", "blue", "violet", "magenta", "rose",
+)  # fmt: skip
+#: The values of the 5 named greys (s = 0).
+GREY_VALUES = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+@cache
+def named_colours() -> tuple[tuple[str, ...], NDArray[np.float32]]:
+    """Names and RGB of the 12 named hues (s = v = 1) and the 5 greys ``grey v=<v>``."""
+    hues = hsv_to_rgb(np.stack([np.arange(12) / 12, np.ones(12), np.ones(12)], axis=-1))
+    greys = np.repeat(np.asarray(GREY_VALUES)[:, None], 3, axis=1)
+    names = NAMED_HUES + tuple(f"grey v={v:g}" for v in GREY_VALUES)
+    rgb = np.concatenate([hues, greys]).astype(np.float32)
+    rgb.flags.writeable = False
+    return names, rgb
+
+
+def rgb_to_hsv(rgb: FloatArray) -> NDArray[np.float64]:
+    """Convert ``(..., 3)`` RGB colours in [0, 1] to HSV in [0, 1] (the usual conversion, as :mod:`colorsys`).
+
+    Greys get hue 0 and saturation 0; black gets saturation 0.
+    """
+    rgb = np.asarray(rgb, dtype=np.float64)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    v = rgb.max(axis=-1)
+    span = v - rgb.min(axis=-1)
+    s = np.divide(span, v, out=np.zeros_like(v), where=v > 0)
+    safe = np.where(span > 0, span, 1.0)
+    h = np.select(
+        [span == 0, v == r, v == g],
+        [0.0, (g - b) / safe, 2.0 + (b - r) / safe],
+        4.0 + (r - g) / safe,
+    )
+    return np.stack([np.mod(h / 6.0, 1.0), s, v], axis=-1)

@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from ex_coverage.science.architecture import LATENT_COLUMNS, RECONSTRUCTION_COLUMNS
+from ex_coverage.science.control import evaluate_control
 from ex_coverage.science.metrics import score_latents
 from ex_coverage.science.model import ColourAutoencoder, load_autoencoder, torch_threads
 
@@ -24,6 +25,8 @@ class RunEvaluation:
     scores: dict[str, float]
     latents: pd.DataFrame  # one row per colour of each kept grid
     error_profile: pd.DataFrame  # MSE on the fine HSV grid along hue, saturation and value
+    suppression: pd.DataFrame  # M5: per colour of the 8³ cube, similarity to red and error under each intervention
+    named_colours: pd.DataFrame  # M5: ΔMSE under suppression for the named hues and greys
 
 
 def encode(model: ColourAutoencoder, rgb: NDArray) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
@@ -65,11 +68,12 @@ def error_profile(hsv_fine: pd.DataFrame, mse: NDArray) -> pd.DataFrame:
 
 
 def evaluate_run(state_dict: Mapping[str, Tensor], grids: Mapping[str, pd.DataFrame]) -> RunEvaluation:
-    """Score a model and capture its latents; ``grids`` holds ``hue_ring``, ``hsv_grid_fine`` and the kept grids."""
+    """Score a model (M1–M5) and capture its latents and M5 tables; ``grids`` holds ``hue_ring``, ``hsv_grid_fine`` and the kept grids."""
     model = load_autoencoder(dict(state_dict))
     fine_rgb = _rgb(grids["hsv_grid_fine"])
     with torch_threads(1):  # one thread per process: parallel runner workers share the cores
         fine_mse = per_colour_mse(fine_rgb, encode(model, fine_rgb)[0])
+        control = evaluate_control(model)
     parts = []
     for name in KEPT_GRIDS:
         rgb = _rgb(grids[name])
@@ -86,4 +90,5 @@ def evaluate_run(state_dict: Mapping[str, Tensor], grids: Mapping[str, pd.DataFr
     rgb_fine = latents[latents["grid"] == "rgb_grid_fine"]
     rgb_mse = per_colour_mse(rgb_fine[["r", "g", "b"]].to_numpy(), rgb_fine[RECONSTRUCTION_COLUMNS].to_numpy())
     scores["mse_rgb_median"], scores["mse_rgb_max"] = float(np.median(rgb_mse)), float(np.max(rgb_mse))
-    return RunEvaluation(scores, latents, error_profile(grids["hsv_grid_fine"], fine_mse))
+    scores.update(control.scores)
+    return RunEvaluation(scores, latents, error_profile(grids["hsv_grid_fine"], fine_mse), control.cube, control.named)

@@ -18,10 +18,29 @@ from numpy.typing import NDArray
 from ex_coverage.science.architecture import ANCHOR
 from ex_coverage.science.errors import ConfigurationError
 
+#: The metric values of one run, per criterion (SPEC §8): the one definition of their names and order.
+#: Run tables, level summaries and figures take their metric columns from here. ``ablation_r2`` is M5's
+#: diagnostic (no pass criterion).
+METRICS: dict[str, tuple[str, ...]] = {
+    "m1": ("anchor_cos",),
+    "m2": ("offplane_mean", "offplane_max"),
+    "m3": ("winding", "monotone_fraction", "sextant_max_dev_deg"),
+    "m4": ("mse_median", "mse_max"),
+    "m5": ("suppression_r2", "ablation_r2"),
+}
+#: Every metric column, in criterion order.
+METRIC_COLUMNS: tuple[str, ...] = tuple(name for names in METRICS.values() for name in names)
+#: Per-run pass/fail of each metric (SPEC §8).
+METRIC_CRITERIA = tuple(f"pass_{criterion}" for criterion in METRICS)
+#: Per-run classifications: ``structured`` (M1–M4), ``controllable`` (M5), ``effective`` (both).
+CLASSIFICATIONS = ("structured", "controllable", "effective")
+#: Every boolean column :func:`passes` gives, in order: the one list of criteria reporting iterates over.
+CRITERIA = METRIC_CRITERIA + CLASSIFICATIONS
+
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Pass criteria of M1–M4 (SPEC §8); the defaults are the spec's."""
+    """Pass criteria of M1–M5 (SPEC §8); the defaults are the spec's."""
 
     anchor_cos_min: float = 0.95
     offplane_mean_max: float = 0.10
@@ -31,6 +50,7 @@ class Thresholds:
     sextant_max_dev_deg: float = 30.0
     mse_median_max: float = 1e-4
     mse_max_max: float = 5e-3
+    suppression_r2_min: float = 0.9
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Thresholds:
@@ -84,6 +104,16 @@ def wheel_order(z_ring: NDArray) -> dict[str, float]:
     }
 
 
+def r_squared(error: NDArray | Sequence[float], target: NDArray | Sequence[float]) -> float:
+    """Squared Pearson correlation of ``error`` and ``target``; 0 when either is constant (nothing to explain)."""
+    e = np.asarray(error, dtype=np.float64) - np.mean(error)
+    t = np.asarray(target, dtype=np.float64) - np.mean(target)
+    denominator = float((e @ e) * (t @ t))
+    if denominator <= 0.0 or not np.isfinite(denominator):
+        return 0.0
+    return float((e @ t) ** 2 / denominator)
+
+
 def score_latents(z_red: NDArray, z_ring: NDArray, mse: NDArray) -> dict[str, float]:
     """All metric values of one run from its red latent, hue-ring latents and per-colour MSE on the fine HSV grid."""
     energy = offplane_energy(z_ring)
@@ -98,7 +128,7 @@ def score_latents(z_red: NDArray, z_ring: NDArray, mse: NDArray) -> dict[str, fl
 
 
 def passes(scores: Mapping[str, float], thresholds: Thresholds) -> dict[str, bool]:
-    """Pass/fail of M1–M4 and ``effective`` (all four) for one run's scores."""
+    """Pass/fail of M1–M5 and the classifications :data:`CLASSIFICATIONS` for one run's scores (keys: :data:`CRITERIA`)."""
     t = thresholds
     m1 = scores["anchor_cos"] >= t.anchor_cos_min
     m2 = scores["offplane_mean"] <= t.offplane_mean_max and scores["offplane_max"] <= t.offplane_max_max
@@ -108,7 +138,9 @@ def passes(scores: Mapping[str, float], thresholds: Thresholds) -> dict[str, boo
         and scores["sextant_max_dev_deg"] <= t.sextant_max_dev_deg
     )
     m4 = scores["mse_median"] <= t.mse_median_max and scores["mse_max"] <= t.mse_max_max
-    return {"pass_m1": m1, "pass_m2": m2, "pass_m3": m3, "pass_m4": m4, "effective": m1 and m2 and m3 and m4}
+    m5 = scores["suppression_r2"] >= t.suppression_r2_min
+    structured = m1 and m2 and m3 and m4
+    return dict(zip(CRITERIA, (m1, m2, m3, m4, m5, structured, m5, structured and m5), strict=True))
 
 
 def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -124,11 +156,18 @@ def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -
 
 @dataclass(frozen=True)
 class CriticalCoverage:
-    """c*: the smallest tested coverage from which every level up passes often enough (SPEC §9)."""
+    """The grid's working window (SPEC §9): the longest run of consecutive levels with pass rate ≥ the minimum.
 
-    coverage: float | None  # None: no level qualifies
-    last_failing: float | None  # the highest failing level below c*, the bracket's lower end
+    c* is its lowest level, bracketed by the failing level below it; its highest level is the grid's upper
+    edge, bracketed by the failing level above it (None when the window reaches the top of the grid).
+    """
+
+    coverage: float | None  # c*; None: no level qualifies
+    last_failing: float | None  # the failing level just below c*, the bracket's lower end
     expected_labels: float | None  # c* × steps × batch
+    upper: float | None = None  # the window's highest level
+    first_failing_above: float | None = None  # the failing level just above the window
+    upper_beyond_grid: bool = False  # the window reaches the top level: the upper edge lies beyond the grid
 
     def to_dict(self) -> dict[str, float | None]:
         return asdict(self)
@@ -137,22 +176,42 @@ class CriticalCoverage:
 def critical_coverage(
     coverages: Sequence[float], pass_rates: Sequence[float], min_pass_rate: float, samples_per_run: int
 ) -> CriticalCoverage:
-    """c* = the smallest coverage such that it and every higher level have pass rate ≥ ``min_pass_rate``."""
+    """c* and the grid's upper edge from the longest run of consecutive qualifying levels (ties: the lowest run)."""
     order = np.argsort(coverages)
     levels = np.asarray(coverages, dtype=np.float64)[order]
-    rates = np.asarray(pass_rates, dtype=np.float64)[order]
-    qualifies = rates >= min_pass_rate
-    if not qualifies[-1]:
+    qualifies = np.asarray(pass_rates, dtype=np.float64)[order] >= min_pass_rate
+    best, start = None, None
+    for i, ok in enumerate([*qualifies, False]):
+        if ok and start is None:
+            start = i
+        elif not ok and start is not None:
+            if best is None or i - start > best[1] - best[0]:
+                best = (start, i)
+            start = None
+    if best is None:
         return CriticalCoverage(None, float(levels[-1]), None)
-    first = len(levels) - 1
-    while first > 0 and qualifies[first - 1]:
-        first -= 1
+    first, stop = best
     below = float(levels[first - 1]) if first > 0 else None
-    return CriticalCoverage(float(levels[first]), below, float(levels[first]) * samples_per_run)
+    above = float(levels[stop]) if stop < len(levels) else None
+    return CriticalCoverage(
+        float(levels[first]),
+        below,
+        float(levels[first]) * samples_per_run,
+        upper=float(levels[stop - 1]),
+        first_failing_above=above,
+        upper_beyond_grid=above is None,
+    )
 
 
-def summarise_levels(runs: pd.DataFrame, metric_columns: Sequence[str]) -> pd.DataFrame:
-    """Per coverage level: runs, passes, pass rate with Wilson 95 % bounds, and median/IQR of each metric."""
+def summarise_levels(
+    runs: pd.DataFrame, metric_columns: Sequence[str], criteria: Sequence[str] = CLASSIFICATIONS
+) -> pd.DataFrame:
+    """Per coverage level: runs, passes, pass rates with Wilson 95 % bounds, and median/IQR of each metric.
+
+    ``effective`` gets ``effective_runs``, ``pass_rate``, ``pass_rate_low`` and ``pass_rate_high``; every other
+    criterion in ``criteria`` that ``runs`` has gets ``<name>_runs``, ``<name>_rate``, ``<name>_rate_low`` and
+    ``<name>_rate_high``.
+    """
     rows = []
     for coverage, group in runs.groupby("coverage", sort=True):
         n, k = len(group), int(group["effective"].sum())
@@ -165,6 +224,12 @@ def summarise_levels(runs: pd.DataFrame, metric_columns: Sequence[str]) -> pd.Da
             "pass_rate_low": low,
             "pass_rate_high": high,
         }
+        for name in criteria:
+            if name == "effective" or name not in group:
+                continue
+            passed = int(group[name].sum())
+            row[f"{name}_runs"], row[f"{name}_rate"] = passed, passed / n
+            row[f"{name}_rate_low"], row[f"{name}_rate_high"] = wilson_interval(passed, n)
         row["realised_coverage"] = float(group["realised_coverage"].median())
         for column in metric_columns:
             q1, median, q3 = np.percentile(group[column].astype(float), [25, 50, 75])

@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
 from ex_coverage.science.architecture import LATENT_COLUMNS, RECONSTRUCTION_COLUMNS
-from ex_coverage.science.metrics import Thresholds
+from ex_coverage.science.estimate import DoseResponse
+from ex_coverage.science.metrics import Thresholds, r_squared
 
 #: Latent projections of the seed notebook: (horizontal dim, vertical dim, depth dim).
 PROJECTIONS = ((1, 0, 2), (1, 2, 0), (3, 2, 0))
@@ -25,6 +26,8 @@ METRIC_PANELS = (
     ("sextant_max_dev_deg", "M3 worst sextant deviation (°)", ("sextant_max_dev_deg",)),
     ("mse_median", "M4 median MSE (HSV grid)", ("mse_median_max",)),
     ("mse_max", "M4 max MSE (HSV grid)", ("mse_max_max",)),
+    ("suppression_r2", "M5 r² of suppression error vs similarity²", ("suppression_r2_min",)),
+    ("ablation_r2", "M5 diagnostic: r² under ablation of dim 0", ()),
 )
 LOG_METRICS = {"mse_median", "mse_max", "offplane_mean", "offplane_max"}
 
@@ -162,12 +165,17 @@ def _coverage_axis(ax, levels: Sequence[float], zero_at: float) -> None:
 
 def plot_metric_panels(runs: pd.DataFrame, summary: pd.DataFrame, thresholds: Thresholds) -> Figure:
     """One panel per metric against coverage: per-seed points, median line, IQR band, pass threshold."""
-    figure, axes = _subplots(2, 4, figsize=(16, 7.5))
+    panels = [panel for panel in METRIC_PANELS if panel[0] in runs]
+    ncols = 5
+    nrows = -(-len(panels) // ncols)
+    figure, axes = _subplots(nrows, ncols, figsize=(4 * ncols, 3.75 * nrows), squeeze=False)
+    for ax in axes.ravel()[len(panels) :]:
+        ax.set_visible(False)
     levels = summary["coverage"].to_numpy()
     level_x, zero_at = _coverage_positions(levels)
     run_x, _ = _coverage_positions(runs["coverage"])
     run_x = run_x * np.exp(np.random.default_rng(0).uniform(-0.08, 0.08, len(runs)))  # jitter seeds apart
-    for ax, (column, label, limits) in zip(axes.ravel(), METRIC_PANELS):
+    for ax, (column, label, limits) in zip(axes.ravel(), panels):
         ax.scatter(
             run_x,
             runs[column],
@@ -188,19 +196,36 @@ def plot_metric_panels(runs: pd.DataFrame, summary: pd.DataFrame, thresholds: Th
         _coverage_axis(ax, levels, zero_at)
         ax.set_title(label, fontsize=9)
     axes[0][0].legend(fontsize=7)
-    figure.suptitle("Latent-structure metrics against label coverage", fontsize=12)
+    figure.suptitle("Latent-structure (M1–M4) and control (M5) metrics against label coverage", fontsize=12)
     figure.tight_layout()
     return figure
 
 
-def plot_pass_rate(summary: pd.DataFrame, min_pass_rate: float, critical: float | None) -> Figure:
-    """Fraction of effective runs per level with Wilson 95 % intervals, the required rate, and c*."""
-    figure, ax = _subplots(figsize=(7, 4))
-    levels = summary["coverage"].to_numpy()
-    x, zero_at = _coverage_positions(levels)
-    rate = summary["pass_rate"].to_numpy()
-    errors = np.stack([rate - summary["pass_rate_low"], summary["pass_rate_high"] - rate])
-    ax.errorbar(x, rate, yerr=errors, fmt="o-", capsize=4, label="pass rate (Wilson 95 %)")
+def plot_pass_rate(
+    summary: pd.DataFrame, min_pass_rate: float, critical: float | None, fit: DoseResponse | None = None
+) -> Figure:
+    """Fraction of effective runs per level with Wilson 95 % intervals, the required rate and c*; with a fit,
+    the fitted curve, its pointwise 95 % band, and ED80 / the upper edge with their profile intervals."""
+    figure, ax = _subplots(figsize=(8, 4.5))
+    grid = summary[summary["grid_level"]] if "grid_level" in summary else summary
+    added = summary[~summary["grid_level"]] if "grid_level" in summary else summary.iloc[:0]
+    levels = grid["coverage"].to_numpy()
+    _, zero_at = _coverage_positions(levels)
+    for part, style, label in ((grid, "o-", "effective (Wilson 95 %)"), (added, "s", "refinement levels")):
+        if len(part):
+            px = np.where(part["coverage"] > 0, part["coverage"], zero_at)
+            rate = part["pass_rate"].to_numpy()
+            errors = np.stack([rate - part["pass_rate_low"], part["pass_rate_high"] - rate])
+            ax.errorbar(px, rate, yerr=errors, fmt=style, capsize=4, label=label, alpha=0.9 if style == "o-" else 0.6)
+    for name, style in (("structured", "s--"), ("controllable", "^:")):
+        if f"{name}_rate" in grid:
+            ax.plot(
+                np.where(grid["coverage"] > 0, grid["coverage"], zero_at),
+                grid[f"{name}_rate"],
+                style,
+                alpha=0.7,
+                label=name,
+            )
     ax.axhline(min_pass_rate, color="tab:blue", ls="--", label=f"required {min_pass_rate:g}")
     if critical is not None:
         ax.axvline(
@@ -208,10 +233,76 @@ def plot_pass_rate(summary: pd.DataFrame, min_pass_rate: float, critical: float 
             color="tab:green",
             label=f"c* = {critical:g}",
         )
+    if fit is not None and fit.coefficients:
+        positive = summary["coverage"][summary["coverage"] > 0]
+        xs = np.linspace(np.log10(positive.min()), np.log10(positive.max()), 200)
+        low, high = fit.band(xs)
+        ax.plot(10**xs, fit.probability(xs), color="k", lw=1.5, label=f"fitted ({fit.model} logistic)")
+        ax.fill_between(10**xs, low, high, color="k", alpha=0.12, label="95 % band")
+        for crossing, name, colour in ((fit.ed80, "ED80", "tab:purple"), (fit.upper, "upper edge", "tab:orange")):
+            if crossing is None:
+                continue
+            lo, hi = crossing.coverage_interval()
+            ax.axvline(crossing.coverage, color=colour, lw=1.5, label=f"{name} = {crossing.coverage:.3g}")
+            ax.axvspan(
+                lo if lo is not None else 10 ** xs[0] / 10,
+                hi if hi is not None else 1.0,
+                color=colour,
+                alpha=0.12,
+                label=f"{name} 95 % interval",
+            )
     _coverage_axis(ax, levels, zero_at)
+    ax.set_xlim(zero_at / 1.5, max(levels.max(), *(added["coverage"] if len(added) else [0])) * 1.5)
     ax.set_ylim(-0.05, 1.05)
-    ax.set_ylabel("fraction of seeds effective (M1–M4)")
-    ax.legend(fontsize=8)
-    ax.set_title("Effective runs against label coverage")
+    ax.set_ylabel("fraction of seeds passing")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title("Effective (structured and controllable) runs against label coverage")
+    figure.tight_layout()
+    return figure
+
+
+def plot_suppression(cube: pd.DataFrame, title: str) -> Figure:
+    """M5 for one model: per-colour error under suppression and under ablation against similarity to red.
+
+    ``cube`` is a table of the evaluation cube with ``r, g, b, similarity, target`` and ``mse_<intervention>``
+    columns; each dot is drawn in its own colour, the line is the least-squares fit of error on ``sim²``.
+    """
+    panels = [(c, label) for c, label in (("mse_suppressed", "suppression"), ("mse_ablated", "ablation")) if c in cube]
+    figure, axes = _subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    colours = cube[["r", "g", "b"]].to_numpy().clip(0, 1)
+    sim, target = cube["similarity"].to_numpy(), cube["target"].to_numpy()
+    order = np.argsort(sim)
+    for ax, (column, label) in zip(axes[0], panels):
+        error = cube[column].to_numpy()
+        ax.scatter(sim, error, c=colours, s=14, edgecolors="0.3", linewidths=0.3)
+        slope, intercept = np.polyfit(target, error, 1) if np.ptp(target) > 0 else (0.0, float(error.mean()))
+        fit = slope * target[order] + intercept
+        ax.plot(sim[order], fit, color="k", lw=1, label=f"fit on sim², r² = {r_squared(error, target):.3f}")
+        ax.set_xlabel("similarity to red")
+        ax.set_ylabel(f"MSE under {label}")
+        ax.set_title(f"{label} of the anchor direction", fontsize=9)
+        ax.legend(fontsize=8)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def plot_named_colour_deltas(
+    table: pd.DataFrame, colour_order: Sequence[str], colours: np.ndarray, title: str
+) -> Figure:
+    """ΔMSE under suppression per named colour: a bar per colour (median over seeds), each seed a dot."""
+    figure, ax = _subplots(figsize=(10, 3.8))
+    x = np.arange(len(colour_order))
+    by_colour = table.groupby("colour")["delta"]
+    medians = by_colour.median().reindex(colour_order).to_numpy()
+    ax.bar(x, medians, color=np.clip(colours, 0, 1), edgecolor="0.3", linewidth=0.6, label="median over seeds")
+    for i, name in enumerate(colour_order):
+        values = table.loc[table["colour"] == name, "delta"].to_numpy()
+        ax.scatter(np.full(len(values), i), values, s=10, color="k", zorder=3)
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set_xticks(x)
+    ax.set_xticklabels(colour_order, rotation=50, ha="right", fontsize=8)
+    ax.set_ylabel("ΔMSE (suppressed − none)")
+    ax.set_title(title, fontsize=10)
     figure.tight_layout()
     return figure

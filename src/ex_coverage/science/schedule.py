@@ -206,9 +206,14 @@ def read_schedule_csv(path: str | Path) -> Schedule:
         payload = path.read_bytes()
     except FileNotFoundError:
         raise ScheduleError(f"{path}: schedule file not found") from None
+    return read_schedule_bytes(payload, str(path))
+
+
+def read_schedule_bytes(payload: bytes, source: str) -> Schedule:
+    """Parse a dopesheet CSV file's bytes; ``source`` names the file in error messages."""
     try:
         frame = pd.read_csv(io.BytesIO(payload), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise ScheduleError(f"{path}: not a readable CSV file ({error})") from None
-    schedule = parse_schedule(frame, source=str(path))
+        raise ScheduleError(f"{source}: not a readable CSV file ({error})") from None
+    schedule = parse_schedule(frame, source=source)
     return replace(schedule, digest=hashlib.sha256(payload).hexdigest())

@@ -1,4 +1,4 @@
-"""Training: one coverage level's seeds as a vectorised ensemble, driven by a Lightning Trainer (SPEC §6).
+"""Training: one coverage level's seeds as a vectorised ensemble, in a Lightning Fabric loop (SPEC §6).
 
 Every seed owns three random streams — initial weights, batch draws, label draws — derived from
 the seed alone. All batches and labels are drawn before the first step, so a seed's trajectory
@@ -11,6 +11,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 from numpy.typing import NDArray
-from torch import Tensor
+from torch import Tensor, nn
 
 from ex_coverage.science.errors import TrainingDiverged
 from ex_coverage.science.model import AutoencoderEnsemble, torch_threads
@@ -42,8 +43,7 @@ class TrainingConfig:
     """How to train, apart from the schedule and labels."""
 
     batch_size: int = 64
-    validate_every: int = 250
-    steps_per_batch: int = 50  # optimiser steps per Lightning batch: amortises the Trainer's per-batch hooks
+    validate_every: int = 250  # validation after every this many optimiser steps; 0: none
     accelerator: str = "cpu"
     threads: int = 1
 
@@ -91,11 +91,11 @@ def labelled_steps(schedule: Schedule, regularizers: Sequence[Regularizer] = REG
     return active
 
 
-class EnsembleTrainingModule(L.LightningModule):
-    """Trains an :class:`AutoencoderEnsemble` on pre-drawn batches.
+class EnsembleTrainingModule(nn.Module):
+    """An :class:`AutoencoderEnsemble` with its pre-drawn batches; ``forward(step)`` is each member's loss at ``step``.
 
-    A Lightning batch is a block ``(start, stop)`` of consecutive steps; ``training_step`` takes one
-    optimiser step per step, in order, so ``trainer.global_step`` still counts optimiser steps.
+    Everything a step reads (batches, labels, validation set) is a buffer, so Fabric moves it to the
+    device with the weights; the history of every loss term stays on the CPU.
     """
 
     def __init__(
@@ -110,7 +110,6 @@ class EnsembleTrainingModule(L.LightningModule):
         regularizers: Sequence[Regularizer] = REGULARIZERS,
     ) -> None:
         super().__init__()
-        self.automatic_optimization = False  # one optimiser step per batch, lr set from the schedule first
         self.seeds = list(seeds)
         self.label_names = list(label_names)
         self.regularizers = list(regularizers)
@@ -142,19 +141,7 @@ class EnsembleTrainingModule(L.LightningModule):
         )  # a term with weight 0
         self.validation_records: list[dict[str, Any]] = []
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.ensemble.parameters(), lr=self.learning_rates[0], foreach=True)
-
-    def training_step(self, batch: tuple[int, int], batch_idx: int) -> None:
-        optimiser = self.optimizers()
-        for step in range(*batch):
-            for group in optimiser.param_groups:
-                group["lr"] = self.learning_rates[step]
-            optimiser.zero_grad()
-            self.manual_backward(self.losses(step).sum())
-            optimiser.step()
-
-    def losses(self, step: int) -> Tensor:
+    def forward(self, step: int) -> Tensor:
         """Each member's total loss at ``step``; records every term in the history."""
         x = self.batch_x[step]
         y, z = self.ensemble(x)
@@ -190,15 +177,29 @@ class EnsembleTrainingModule(L.LightningModule):
                 )
         raise TrainingDiverged(f"total loss became non-finite at step {step}")
 
-    def validation_step(self, batch: int, batch_idx: int) -> None:
-        y, z = self.ensemble(self.validation_x)
-        recon = ((y - self.validation_x) ** 2).mean(dim=(1, 2))
-        labels = self._labels(self.validation_labels)
-        terms = {reg.name: reg(z, labels) for reg in self.regularizers if reg.label_affinities}
+    @torch.no_grad()
+    def validate(self, steps_done: int) -> None:
+        """Losses on the validation set (eval mode, no gradients), recorded after ``steps_done`` optimiser steps."""
+        was_training = self.training
+        self.eval()
+        try:
+            y, z = self.ensemble(self.validation_x)
+            recon = ((y - self.validation_x) ** 2).mean(dim=(1, 2))
+            labels = self._labels(self.validation_labels)
+            terms = {reg.name: reg(z, labels) for reg in self.regularizers if reg.label_affinities}
+        finally:
+            self.train(was_training)
         for member, seed in enumerate(self.seeds):
-            row = {"step": self.global_step, "seed": seed, "val_reconstruction": float(recon[member])}
+            row = {"step": steps_done, "seed": seed, "val_reconstruction": float(recon[member])}
             row.update({f"val_{name}": float(value[member]) for name, value in terms.items()})
             self.validation_records.append(row)
+
+    def validation_frame(self) -> pd.DataFrame:
+        """Every validation pass, one row per (step, seed); the columns exist even when there was none."""
+        columns = ["step", "seed", "val_reconstruction"] + [
+            f"val_{r.name}" for r in self.regularizers if r.label_affinities
+        ]
+        return pd.DataFrame(self.validation_records, columns=columns)
 
     def history_frame(self, member: int) -> pd.DataFrame:
         """The member's per-step losses, learning rate and regularizer weights."""
@@ -223,45 +224,35 @@ class RunResult:
     wall_time_s: float
 
 
-class StepBlocks:
-    """The training "dataloader": ``(start, stop)`` of consecutive step blocks of length ``block``.
-
-    One iterable object, not a list: Lightning would take a list as one dataloader per element.
-    """
-
-    def __init__(self, n_steps: int, block: int) -> None:
-        self.starts = range(0, n_steps, block)
-        self.n_steps, self.block = n_steps, block
-
-    def __len__(self) -> int:
-        return len(self.starts)
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        return ((start, min(start + self.block, self.n_steps)) for start in self.starts)
+@contextmanager
+def deterministic(accelerator: str) -> Iterator[None]:
+    """Deterministic kernels while training (restored afterwards); on a GPU this needs a fixed cuBLAS workspace."""
+    if accelerator != "cpu":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
 
 
-def make_trainer(n_steps: int, config: TrainingConfig) -> L.Trainer:
-    """A lean Lightning Trainer: one epoch over blocks of steps, validation every ``validate_every`` steps."""
-    n_batches = len(StepBlocks(n_steps, config.steps_per_batch))
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no accelerator banner and tips per level
-    if config.accelerator != "cpu":
-        os.environ.setdefault(
-            "CUBLAS_WORKSPACE_CONFIG", ":4096:8"
-        )  # deterministic cuBLAS, required by deterministic=True
-    return L.Trainer(
-        max_steps=n_steps,
-        max_epochs=1,
-        accelerator=config.accelerator,
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=False,
-        deterministic=True,
-        num_sanity_val_steps=0,
-        val_check_interval=min(max(1, config.validate_every // config.steps_per_batch), n_batches),
-        limit_val_batches=1,
-    )
+def fit(module: EnsembleTrainingModule, config: TrainingConfig) -> None:
+    """Exactly one optimiser step per schedule step, in order, with the step's learning rate; validation
+    after every ``config.validate_every`` steps (never when it is 0)."""
+    fabric = L.Fabric(accelerator=config.accelerator, devices=1, precision="32-true")
+    optimiser = torch.optim.Adam(module.ensemble.parameters(), lr=module.learning_rates[0], foreach=True)
+    model, optimiser = fabric.setup(module, optimiser)
+    model.train()
+    every = config.validate_every
+    for step, lr in enumerate(module.learning_rates):
+        for group in optimiser.param_groups:
+            group["lr"] = lr
+        optimiser.zero_grad()
+        fabric.backward(model(step).sum())
+        optimiser.step()
+        if every > 0 and (step + 1) % every == 0:
+            module.validate(step + 1)
 
 
 def train_ensemble(
@@ -291,12 +282,11 @@ def train_ensemble(
             torch.as_tensor(np.asarray(validation_colours), dtype=torch.float32),
             {k: torch.as_tensor(np.asarray(v)) for k, v in validation_labels.items()},
         )
-        make_trainer(n_steps, config).fit(
-            module, train_dataloaders=StepBlocks(n_steps, config.steps_per_batch), val_dataloaders=[0]
-        )
+        with deterministic(config.accelerator):
+            fit(module, config)
     wall = time.perf_counter() - start
     counted = labelled_steps(schedule)
-    validation = pd.DataFrame(module.validation_records)
+    validation = module.validation_frame()
     results = []
     for member, seed in enumerate(seeds):
         results.append(
@@ -304,9 +294,7 @@ def train_ensemble(
                 seed=int(seed),
                 state_dict=module.ensemble.cpu().member_state_dict(member),
                 history=module.history_frame(member),
-                validation=validation[validation["seed"] == seed].reset_index(drop=True)
-                if len(validation)
-                else validation,
+                validation=validation[validation["seed"] == seed].reset_index(drop=True),
                 label_counts=count_labels(drawn[member], label_names, counted),
                 wall_time_s=wall / len(seeds),
             )

@@ -7,23 +7,38 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ex_coverage.science.metrics import Thresholds, critical_coverage, passes, summarise_levels
+from ex_coverage.science.colour import named_colours
+from ex_coverage.science.metrics import (
+    CLASSIFICATIONS,
+    METRIC_COLUMNS,
+    Thresholds,
+    critical_coverage,
+    passes,
+    summarise_levels,
+)
 from ex_coverage.science.plots import (
     plot_colour_patches,
     plot_error_profile,
     plot_latent_overview,
     plot_latent_projections,
     plot_metric_panels,
+    plot_named_colour_deltas,
     plot_pass_rate,
+    plot_suppression,
 )
-from ex_coverage.science.records import check_fresh, current_fingerprints
+from ex_coverage.science.records import check_fresh, current_fingerprints, level_namespace
 from ex_coverage.science.schedule import Schedule
 
-RUN_COLUMNS = [
-    "coverage", "seed", "multiplier", "realised_coverage", "anchor_cos", "offplane_mean", "offplane_max",
-    "winding", "monotone_fraction", "sextant_max_dev_deg", "mse_median", "mse_max", "effective",
-]  # fmt: skip
-METRIC_COLUMNS = RUN_COLUMNS[4:12]
+from .estimate_nodes import effective_fit
+from .report_estimate import answer_section, estimate_sections, grid_window_text
+
+RUN_COLUMNS = ["coverage", "seed", "multiplier", "realised_coverage", *METRIC_COLUMNS, *CLASSIFICATIONS]
+#: What each classification requires, for the report.
+CLASSIFICATION_MEANING = {
+    "structured": "passes M1–M4 (the latent space looks right)",
+    "controllable": "passes M5 (suppressing the anchor removes red and only red-like colours)",
+    "effective": "is both structured and controllable",
+}
 
 
 def build_run_table(
@@ -33,8 +48,10 @@ def build_run_table(
     grids: dict[str, Any],
     schedule: Schedule,
     *run_scores: pd.DataFrame,
+    refinement_runs: tuple[tuple[float, int], ...] = (),
 ) -> pd.DataFrame:
-    """One row per (coverage, seed): solved multiplier, realised coverage, M1–M4 values and pass flags.
+    """One row per (coverage, seed): solved multiplier, realised coverage, M1–M5 values, pass flags and classes,
+    and whether the run was added by refinement (``refinement_runs``, bound from the grid).
 
     Refuses runs whose recorded configuration fingerprint differs from the current configuration's.
     """
@@ -43,24 +60,68 @@ def build_run_table(
     check_fresh(runs.to_dict("records"), current_fingerprints(training, labels, grids, schedule.digest, len(schedule)))
     flags = pd.DataFrame([passes(row, limits) for row in runs.to_dict("records")], index=runs.index)
     runs = pd.concat([runs, flags], axis=1).sort_values(["coverage", "seed"], ignore_index=True)
+    added = set(refinement_runs)
+    runs["refinement"] = [(c, s) in added for c, s in zip(runs["coverage"], runs["seed"])]
     extra = [c for c in runs.columns if c not in RUN_COLUMNS]
     return runs[RUN_COLUMNS + extra]
 
 
 def summarise_sweep(coverage_runs: pd.DataFrame) -> pd.DataFrame:
-    """Per level: pass rate with Wilson 95 % bounds, and the median and IQR of every metric."""
-    return summarise_levels(coverage_runs, METRIC_COLUMNS)
+    """Per level: pass rates of structured, controllable and effective with Wilson 95 % bounds, the median and
+    IQR of every metric, and whether the level belongs to the configured grid (``grid_level``; False for a level
+    only refinement added)."""
+    summary = summarise_levels(coverage_runs, METRIC_COLUMNS)
+    refined = coverage_runs.groupby("coverage")["refinement"].all() if "refinement" in coverage_runs else None
+    summary["grid_level"] = True if refined is None else ~summary["coverage"].map(refined).astype(bool)
+    return summary
+
+
+def combine_named_colour_deltas(*per_level: pd.DataFrame) -> pd.DataFrame:
+    """The named-colour ΔMSE tables of every level as one long table, by coverage, seed and colour order."""
+    order = {name: i for i, name in enumerate(named_colours()[0])}
+    table = pd.concat(per_level, ignore_index=True)
+    table = table.assign(_order=table["colour"].map(order)).sort_values(["coverage", "seed", "_order"])
+    return table.drop(columns="_order").reset_index(drop=True)
+
+
+def _rate_column(criterion: str) -> str:
+    return "pass_rate" if criterion == "effective" else f"{criterion}_rate"
 
 
 def find_critical_coverage(
     coverage_summary: pd.DataFrame, reporting: dict[str, Any], schedule: Schedule, training: dict[str, Any]
 ) -> dict[str, Any]:
-    """c* (SPEC §9) as a fraction and as the expected number of labelled samples in a run."""
+    """The grid's working window and c* (SPEC §9) as a fraction and as the expected number of labelled samples in
+    a run: for ``effective`` at the top level, and for each classification under ``by_criterion``. Only the
+    configured grid's levels count (refinement levels enter the continuous estimate)."""
     samples = len(schedule) * int(training["batch_size"])
-    answer = critical_coverage(
-        coverage_summary["coverage"], coverage_summary["pass_rate"], reporting["min_pass_rate"], samples
-    )
-    return {**answer.to_dict(), "min_pass_rate": reporting["min_pass_rate"], "samples_per_run": samples}
+    grid = coverage_summary[coverage_summary["grid_level"]] if "grid_level" in coverage_summary else coverage_summary
+    by_criterion = {
+        criterion: critical_coverage(
+            grid["coverage"],
+            grid[_rate_column(criterion)],
+            reporting["min_pass_rate"],
+            samples,
+        ).to_dict()
+        for criterion in CLASSIFICATIONS
+        if _rate_column(criterion) in grid
+    }
+    return {
+        **by_criterion["effective"],
+        "min_pass_rate": reporting["min_pass_rate"],
+        "samples_per_run": samples,
+        "by_criterion": by_criterion,
+    }
+
+
+def reference_level(critical: dict[str, Any], levels: Any) -> tuple[float, str]:
+    """The level the M5 named-colour table is shown at, and why: c* of effective, else of controllable, else
+    of structured, else the highest level."""
+    for criterion in ("effective", "controllable", "structured"):
+        coverage = critical.get("by_criterion", {}).get(criterion, {}).get("coverage")
+        if coverage is not None:
+            return coverage, f"c* of {criterion}"
+    return float(max(levels)), "no c*: the highest level"
 
 
 def plot_level_figures(
@@ -75,6 +136,22 @@ def plot_level_figures(
     )
 
 
+def plot_level_suppression(suppression: pd.DataFrame, run_record: dict[str, Any]) -> Figure:
+    """M5 for one run of a level: error under suppression (and ablation) against similarity to red."""
+    label = f"coverage {run_record['coverage']:g}, seed {run_record['seed']}"
+    return plot_suppression(suppression, f"M5 intervention control · {label}")
+
+
+def plot_named_colours(named_colour_deltas: pd.DataFrame, critical: dict[str, Any]) -> Figure:
+    """The named-colour ΔMSE under suppression at the level of c* (see :func:`reference_level`), every seed."""
+    coverage, why = reference_level(critical, named_colour_deltas["coverage"])
+    names, rgb = named_colours()
+    table = named_colour_deltas[named_colour_deltas["coverage"] == coverage]
+    seeds = table["seed"].nunique()
+    title = f"ΔMSE under suppression of the anchor · coverage {coverage:g}, {why} ({seeds} seeds; bar = median)"
+    return plot_named_colour_deltas(table, names, rgb, title)
+
+
 def plot_sweep_metrics(
     coverage_runs: pd.DataFrame, coverage_summary: pd.DataFrame, thresholds: dict[str, Any]
 ) -> Figure:
@@ -82,9 +159,12 @@ def plot_sweep_metrics(
     return plot_metric_panels(coverage_runs, coverage_summary, Thresholds.from_params(thresholds))
 
 
-def plot_sweep_pass_rate(coverage_summary: pd.DataFrame, critical: dict[str, Any]) -> Figure:
-    """Pass rate per level with its Wilson interval and c*."""
-    return plot_pass_rate(coverage_summary, critical["min_pass_rate"], critical["coverage"])
+def plot_sweep_pass_rate(
+    coverage_summary: pd.DataFrame, critical: dict[str, Any], ed80_fits: dict[str, Any] | None = None
+) -> Figure:
+    """Pass rate per level with its Wilson interval and c*; the fitted curve, its band and the crossings."""
+    fit = effective_fit(ed80_fits) if ed80_fits is not None else None
+    return plot_pass_rate(coverage_summary, critical["min_pass_rate"], critical["coverage"], fit)
 
 
 def plot_sweep_latents(*latents_and_records: Any, seed: int) -> Figure:
@@ -96,22 +176,82 @@ def plot_sweep_latents(*latents_and_records: Any, seed: int) -> Figure:
 
 
 def _format_table(summary: pd.DataFrame) -> str:
-    header = "| coverage | realised | effective / runs | pass rate [95 % CI] | anchor cos | off-plane mean | monotone | sextant dev ° | median MSE | max MSE |"
+    header = (
+        "| coverage | realised | structured | controllable | effective / runs | pass rate [95 % CI] | anchor cos | "
+        "off-plane mean | monotone | sextant dev ° | median MSE | max MSE | M5 r² | ablation r² |"
+    )
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     for row in summary.to_dict("records"):
         lines.append(
-            f"| {row['coverage']:g} | {row['realised_coverage']:.5f} | {row['effective_runs']} / {row['runs']} | "
+            f"| {row['coverage']:g} | {row['realised_coverage']:.5f} | {row['structured_runs']} | "
+            f"{row['controllable_runs']} | {row['effective_runs']} / {row['runs']} | "
             f"{row['pass_rate']:.2f} [{row['pass_rate_low']:.2f}, {row['pass_rate_high']:.2f}] | "
             f"{row['anchor_cos_median']:.3f} | {row['offplane_mean_median']:.3f} | {row['monotone_fraction_median']:.3f} | "
-            f"{row['sextant_max_dev_deg_median']:.1f} | {row['mse_median_median']:.2e} | {row['mse_max_median']:.2e} |"
+            f"{row['sextant_max_dev_deg_median']:.1f} | {row['mse_median_median']:.2e} | {row['mse_max_median']:.2e} | "
+            f"{row['suppression_r2_median']:.3f} | {row['ablation_r2_median']:.3f} |"
         )
     return "\n".join(lines)
 
 
+def _c_star_text(answer: dict[str, Any]) -> str:
+    if answer["coverage"] is None:
+        return f"none (even {answer['last_failing']:g} fails)"
+    below = answer["last_failing"]
+    bracket = f"above {below:g}" if below is not None else "the lowest level"
+    return f"{answer['coverage']:g} ({bracket}; ≈ {answer['expected_labels']:.0f} labelled samples)"
+
+
+def structure_and_control(critical: dict[str, Any], coverage_runs: pd.DataFrame) -> str:
+    """c* of each classification as a table, and a sentence on how structure and control differ."""
+    by = critical["by_criterion"]
+    lines = ["| a run is … | when it … | c\\* |", "|---|---|---|"]
+    for criterion in CLASSIFICATIONS:
+        lines.append(f"| {criterion} | {CLASSIFICATION_MEANING[criterion]} | {_c_star_text(by[criterion])} |")
+    structured, controllable = by["structured"]["coverage"], by["controllable"]["coverage"]
+    if structured is None and controllable is None:
+        order = "Neither structure nor control is reached reliably on the tested grid."
+    elif controllable is None:
+        order = f"Structure is reached reliably from c = {structured:g}, control at no tested level: control binds."
+    elif structured is None:
+        order = f"Control is reached reliably from c = {controllable:g}, structure at no tested level: structure binds."
+    elif structured == controllable:
+        order = f"Structure and control are reached reliably at the same level, c = {structured:g}."
+    else:
+        first, second = ("control", "structure") if controllable < structured else ("structure", "control")
+        order = (
+            f"Reliable {first} comes first (c = {min(structured, controllable):g}), {second} only at "
+            f"c = {max(structured, controllable):g}: {second} is the binding criterion."
+        )
+    s, c = coverage_runs["structured"].astype(bool), coverage_runs["controllable"].astype(bool)
+    disagree = (
+        f" Run by run, {int((s & ~c).sum())} of {len(coverage_runs)} runs are structured but not controllable and "
+        f"{int((c & ~s).sum())} controllable but not structured."
+    )
+    return "\n".join(lines) + "\n\n" + order + disagree
+
+
+def _named_colour_table(named_colour_deltas: pd.DataFrame, coverage: float) -> str:
+    table = named_colour_deltas[named_colour_deltas["coverage"] == coverage]
+    stats = table.groupby("colour", sort=False)["delta"].agg(["median", "min", "max"])
+    lines = ["| colour | median ΔMSE | min | max |", "|---|---|---|---|"]
+    for name in named_colours()[0]:
+        if name in stats.index:
+            row = stats.loc[name]
+            lines.append(f"| {name} | {row['median']:.2e} | {row['min']:.2e} | {row['max']:.2e} |")
+    return "\n".join(lines)
+
+
 def write_report(
-    coverage_summary: pd.DataFrame, critical: dict[str, Any], thresholds: dict[str, Any], coverage_runs: pd.DataFrame
+    coverage_summary: pd.DataFrame,
+    critical: dict[str, Any],
+    thresholds: dict[str, Any],
+    coverage_runs: pd.DataFrame,
+    named_colour_deltas: pd.DataFrame,
+    ed80_fits: dict[str, Any] | None = None,
+    threshold_sensitivity: pd.DataFrame | None = None,
 ) -> str:
-    """report.md: the answer, its bracket, the thresholds, the summary table, figures and a conclusion."""
+    """report.md: the working window (ED80 and upper edge), c* with its bracket, the estimates per criterion,
+    threshold sensitivity, the thresholds, the summary table, figures and a conclusion."""
     limits = Thresholds.from_params(thresholds)
     n_seeds = coverage_runs.groupby("coverage")["seed"].nunique().max()
     c_star, below = critical["coverage"], critical["last_failing"]
@@ -129,7 +269,7 @@ def write_report(
         answer = (
             f"**c\\* = {c_star:g}** ({c_star * 100:.3g} % of drawn samples labelled), i.e. about "
             f"**{critical['expected_labels']:.0f} labelled samples** over a run of {critical['samples_per_run']} drawn samples. "
-            f"The threshold lies {bracket}."
+            f"The threshold lies {bracket}." + grid_window_text(critical)
         )
     rates = ", ".join(
         f"{r['coverage']:g}: {r['effective_runs']}/{r['runs']}" for r in coverage_summary.to_dict("records")
@@ -139,17 +279,31 @@ def write_report(
     conclusion = (
         f"Across {len(coverage_summary)} coverage levels × {n_seeds} seeds, a run counts as effective when its latent space "
         f"anchors red, keeps the hue ring in the (z0, z1) plane, orders it as a colour wheel and still reconstructs colours "
-        f"(M1–M4). Effective runs per level: {rates}. The lowest level with any effective run is {first_success}. "
+        f"(M1–M4, structured), and suppressing the anchor direction damages red-like colours only (M5, controllable). "
+        f"Effective runs per level: {rates}. The lowest level with any effective run is {first_success}. "
         + (
-            f"From c = {c_star:g} upwards at least {critical['min_pass_rate']:.0%} of seeds are effective, so selective "
+            f"From c = {c_star:g} "
+            + (
+                "up to the top of the grid"
+                if critical.get("upper_beyond_grid", True)
+                else f"to {critical['upper']:g} (the grid's working window)"
+            )
+            + f" at least {critical['min_pass_rate']:.0%} of seeds are effective, so selective "
             f"regularizers need roughly {c_star * 100:.2g} % of samples labelled — about {critical['expected_labels']:.0f} "
-            f"labelled samples per run — for a well-structured latent space. Compared with the seed notebook's "
+            f"labelled samples per run — for a well-structured, controllable latent space. Compared with the seed notebook's "
             f"≈ 0.15 % coverage, this says the seed configuration was "
             + ("already sufficient." if c_star <= 0.0015 else "below what is reliably needed.")
             if c_star is not None
             else "No tested coverage gives reliably effective runs; more labels (or a different schedule) are needed."
         )
     )
+    reference, why = reference_level(critical, coverage_summary["coverage"])
+    suppression_figures = "\n\n".join(
+        f"![M5 at coverage {c:g}](levels/{level_namespace(c)}_suppression.png)" for c in coverage_summary["coverage"]
+    )
+    if ed80_fits is not None:
+        answer = answer_section(ed80_fits, critical, coverage_runs) + "\n\n" + answer
+    extra = estimate_sections(ed80_fits, threshold_sensitivity, coverage_runs) if ed80_fits is not None else ""
     return f"""# Label coverage needed for effective weak supervision
 
 *Question (SPEC §1): what proportion of training data must be labelled for selective regularizers to produce a
@@ -159,7 +313,12 @@ well-structured latent space?*
 
 {answer}
 
-c\\* is the smallest tested coverage such that it and every higher level reach a pass rate ≥ {critical["min_pass_rate"]:g}.
+c\\* is the lowest level of the grid's working window, the longest run of consecutive levels whose pass rate is
+≥ {critical["min_pass_rate"]:g} (SPEC §9).
+{extra}
+### Structure and control
+
+{structure_and_control(critical, coverage_runs)}
 
 ## Thresholds
 
@@ -169,6 +328,7 @@ c\\* is the smallest tested coverage such that it and every higher level reach a
 | M2 planarity | mean off-plane energy ≤ {limits.offplane_mean_max:g}, max ≤ {limits.offplane_max_max:g} |
 | M3 wheel order | \\|winding\\| = {limits.winding}, monotone fraction ≥ {limits.monotone_fraction_min:g}, sextant deviation ≤ {limits.sextant_max_dev_deg:g}° |
 | M4 reconstruction | median MSE ≤ {limits.mse_median_max:g}, max ≤ {limits.mse_max_max:g} (240×48×48 HSV grid) |
+| M5 intervention control | r² of suppression error against similarity² to red ≥ {limits.suppression_r2_min:g} (8³ RGB cube) |
 
 ## Per-level summary (medians over seeds)
 
@@ -182,7 +342,20 @@ c\\* is the smallest tested coverage such that it and every higher level reach a
 
 ![Latents across levels](coverage_latents.png)
 
-Per-level figures (colours, error profile, latents) are in `levels/`.
+Per-level figures (colours, error profile, latents, M5) are in `levels/`.
+
+## M5: suppressing the red direction
+
+ΔMSE (suppressed − none) of named colours at coverage {reference:g} ({why}), over every seed. A controllable
+concept shows large ΔMSE for red, smaller for its neighbours and ≈ 0 for green, cyan, blue and the greys.
+
+{_named_colour_table(named_colour_deltas, reference)}
+
+![Named-colour ΔMSE](named_colour_deltas.png)
+
+Error under suppression against similarity to red, one seed per level:
+
+{suppression_figures}
 
 ## Conclusion
 

@@ -21,6 +21,8 @@ from ex_coverage.science.schedule import Schedule
 log = logging.getLogger(__name__)
 
 BASE_SUFFIX = "_base_probability"
+#: Columns of the named-colour ΔMSE table (M5 diagnostic), per level and sweep-wide.
+NAMED_COLOUR_COLUMNS = ["coverage", "seed", "colour", "mse_none", "mse_suppressed", "delta"]
 
 
 def base_probabilities(training_grid: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -149,7 +151,8 @@ def score_level(
     rgb_grid_fine: pd.DataFrame,
     *runs: Any,
 ) -> dict[str, Any]:
-    """Score every seed's model (M1–M4) and keep its latents and error profile.
+    """Score every seed's model (M1–M5) and keep its latents, error profile and M5 suppression table,
+    with the level's named-colour ΔMSE table (SPEC §8) for all seeds.
 
     ``runs`` alternates run record and model state_dict, one pair per seed.
     """
@@ -162,12 +165,18 @@ def score_level(
         "rgb_grid_fine": rgb_grid_fine,
     }
     outputs: dict[str, Any] = {}
-    rows = []
+    rows, named = [], []
     for record, state_dict in zip(runs[0::2], runs[1::2]):
         evaluation = evaluate_run(state_dict, grids)
         seed = record["seed"]
         outputs[f"latents_seed_{seed}"] = evaluation.latents
         outputs[f"error_profile_seed_{seed}"] = evaluation.error_profile
+        outputs[f"suppression_seed_{seed}"] = evaluation.suppression
+        named.append(
+            evaluation.named_colours[["colour", "mse_none", "mse_suppressed", "delta"]].assign(
+                coverage=record["coverage"], seed=seed
+            )
+        )
         rows.append(
             {
                 "coverage": record["coverage"],
@@ -182,4 +191,5 @@ def score_level(
             }
         )
     outputs["run_scores"] = pd.DataFrame(rows)
+    outputs["named_colour_deltas"] = pd.concat(named, ignore_index=True)[NAMED_COLOUR_COLUMNS]
     return outputs

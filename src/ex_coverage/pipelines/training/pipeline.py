@@ -42,7 +42,12 @@ def level_pipeline(coverage: float, seeds) -> Pipeline:
 def train_and_score_pipeline(seeds) -> Pipeline:
     """Template: train all seeds with the namespace's ``label_multiplier``, score them (also used by the budget map)."""
     training_outputs = per_seed("model", seeds) | per_seed("history", seeds) | per_seed("run_record", seeds)
-    score_outputs = per_seed("latents", seeds) | per_seed("error_profile", seeds) | {"run_scores": "run_scores"}
+    score_outputs = (
+        per_seed("latents", seeds)
+        | per_seed("error_profile", seeds)
+        | per_seed("suppression", seeds)
+        | {"run_scores": "run_scores", "named_colour_deltas": "named_colour_deltas"}
+    )
     return Pipeline(
         [
             Node(
@@ -76,11 +81,11 @@ def train_and_score_pipeline(seeds) -> Pipeline:
 
 
 def create_pipeline(grid: SweepGrid) -> Pipeline:
-    """One namespaced copy of the template per coverage level."""
+    """One namespaced copy of the template per coverage level (grid and refinement levels alike)."""
     return sum(
         (
             Pipeline(
-                level_pipeline(coverage, grid.seeds),
+                level_pipeline(coverage, grid.seeds_at(coverage)),
                 namespace=namespace,
                 inputs=SHARED_INPUTS,
                 parameters=SHARED_PARAMETERS,

@@ -1,0 +1,184 @@
+"""``kedro refine`` (SPEC §9a): rounds of new (coverage, seed) runs near the current ED80 until its interval is
+narrow enough or the run budget is spent.
+
+Each round is recorded *before* it trains, in ``conf/<env>/parameters_refinement.yml`` (key ``refinement``),
+which the sweep grid reads (:func:`ex_coverage.sweep.active_grid`): the new levels are ordinary sweep levels
+(own namespace, catalog entries from the dataset factories, resumable with ``--only-missing-outputs``, shown by
+kedro-viz), and ``kedro run --pipeline reporting`` alone reproduces the refined report. An interrupted round
+loses nothing: its levels are already recorded, its finished runs persisted, and the next ``kedro refine`` (or
+``kedro run --only-missing-outputs``) trains what is missing.
+
+All rounds run in one process, one :class:`KedroSession` per round (a session runs once), so a round does not
+pay Python and Kedro start-up again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ex_coverage.science.estimate import DoseResponse, fit_dose_response, refinement_points
+from ex_coverage.science.records import level_namespace
+from ex_coverage.sweep import REFINEMENT_FILE, SweepGrid
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RoundResult:
+    """What one step of refinement left: the fit of ``effective`` over every run so far."""
+
+    fit: DoseResponse
+    runs: int
+    seconds: float
+    seeds_per_level: int
+
+
+def refinement_path(project_path: Path, env: str | None) -> Path:
+    """``conf/<env>/parameters_refinement.yml`` (``env`` defaults to the project's default run environment)."""
+    from kedro.framework.project import settings
+
+    env = env or settings.CONFIG_LOADER_ARGS.get("default_run_env", "local")
+    return Path(project_path) / settings.CONF_SOURCE / env / REFINEMENT_FILE
+
+
+def record_round(path: Path, levels: list[dict[str, Any]], round_number: int) -> None:
+    """Append a round's levels to the refinement file (atomically: a crash leaves the old or the new file)."""
+    existing = yaml.safe_load(path.read_text()) if path.exists() else None
+    recorded = list(((existing or {}).get("refinement") or {}).get("levels") or [])
+    recorded += [{**level, "round": round_number} for level in levels]
+    text = (
+        "# Written by `kedro refine` (SPEC §9a): levels added near ED80, with their seeds. Read with the sweep\n"
+        "# grid by `kedro run` and `kedro viz`; delete this file to return to the configured grid.\n"
+        + yaml.safe_dump({"refinement": {"levels": recorded}}, sort_keys=False, default_flow_style=None)
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".yml.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def plan_round(fit: DoseResponse, grid: SweepGrid, runs_left: int, seeds_per_level: int) -> list[dict[str, Any]]:
+    """New levels (coverage, seeds) for the next round: at ED80 and its interval's edges, fresh seeds shared by
+    the round's levels (so they compare paired), trimmed to ``runs_left``. A point that would share a namespace
+    with an existing level is nudged up by 1 % until it does not."""
+    points = refinement_points(fit, grid.levels)
+    if not points or runs_left <= 0:
+        return []
+    taken = set(grid.namespaces)
+    top = max(grid.levels)
+    chosen = []
+    for c in points:
+        c = min(c, top)
+        while level_namespace(c) in taken:
+            c = float(f"{c * 1.01:.4g}")
+        taken.add(level_namespace(c))
+        chosen.append(c)
+    per_level = max(1, min(seeds_per_level, runs_left // len(chosen)))
+    chosen = chosen[: max(1, runs_left // per_level)]
+    first = max([*grid.seeds, *(s for _, seeds in grid.refinement for s in seeds)]) + 1
+    seeds = list(range(first, first + per_level))
+    return [{"coverage": c, "seeds": seeds} for c in chosen]
+
+
+def _describe(fit: DoseResponse) -> str:
+    if fit.ed80 is None:
+        return f"ED80 not estimable ({fit.reason})"
+    low, high = fit.ed80.coverage_interval()
+    width = "∞" if fit.ed80.width == float("inf") else f"{fit.ed80.width:.2f}"
+    return (
+        f"ED80 {fit.ed80.coverage:.3g} [{'unbounded' if low is None else f'{low:.3g}'}, "
+        f"{'unbounded' if high is None else f'{high:.3g}'}] ({width} decades, {fit.model})"
+    )
+
+
+def _session(project_path: Path, env: str | None, params: dict[str, Any]):
+    from kedro.framework.session import KedroSession
+
+    return KedroSession.create(project_path=project_path, env=env, runtime_params=params or None)
+
+
+def train_and_fit(project_path: Path, env: str | None, params: dict[str, Any], runner: Any) -> RoundResult:
+    """Train every missing run of the current grid (refinement levels included), then fit ``effective``."""
+    from ex_coverage.pipelines.reporting.nodes import build_run_table
+    from ex_coverage.sweep import active_grid
+
+    start = time.perf_counter()
+    with _session(project_path, env, params) as session:
+        session.run(pipeline_names=["data_engineering", "training"], runner=runner, only_missing_outputs=True)
+        context = session.load_context()
+    catalog = context.catalog
+    grid = active_grid()
+    parameters = context.params
+    runs = build_run_table(
+        parameters["reporting"]["thresholds"],
+        parameters["training"],
+        parameters["labels"],
+        parameters["grids"],
+        catalog.load("dopesheet"),
+        *(catalog.load(f"{ns}.run_scores") for ns in grid.namespaces),
+        refinement_runs=grid.refinement_runs,
+    )
+    fit = fit_dose_response(runs["coverage"], runs["effective"])
+    seeds_per_level = int((parameters.get("refine") or {}).get("seeds_per_level", 4))
+    return RoundResult(fit, len(runs), time.perf_counter() - start, seeds_per_level)
+
+
+def refine(
+    project_path: Path,
+    env: str | None,
+    params: dict[str, Any],
+    width: float,
+    budget: int,
+    runner_factory: Callable[[], Any],
+    echo: Callable[[str], None] = print,
+) -> DoseResponse:
+    """Rounds until the effective ED80 interval is narrower than ``width`` decades or ``budget`` runs are added;
+    then the reporting pipeline. Returns the last fit."""
+    from ex_coverage.sweep import active_grid
+
+    path = refinement_path(project_path, env)
+    started = time.perf_counter()
+    result = train_and_fit(project_path, env, params, runner_factory())
+    echo(f"refine: start — {result.runs} runs; {_describe(result.fit)} [{result.seconds:.0f} s]")
+    added, round_number = 0, _last_round(path)
+    while True:
+        fit = result.fit
+        if fit.ed80 is not None and fit.ed80.width < width:
+            echo(f"refine: done — the ED80 interval is narrower than {width:g} decades; {added} runs added")
+            break
+        if added >= budget:
+            echo(f"refine: budget spent — {added} of {budget} runs added; the interval is still wider than {width:g}")
+            break
+        levels = plan_round(fit, active_grid(), budget - added, result.seeds_per_level)
+        if not levels:
+            echo(f"refine: stopped — more runs near the current data cannot locate ED80 ({fit.reason})")
+            break
+        round_number += 1
+        record_round(path, levels, round_number)
+        new_runs = sum(len(level["seeds"]) for level in levels)
+        added += new_runs
+        result = train_and_fit(project_path, env, params, runner_factory())
+        where = ", ".join(f"{level['coverage']:g}" for level in levels)
+        echo(
+            f"refine: round {round_number} — +{new_runs} runs at {where} (seeds {levels[0]['seeds'][0]}–"
+            f"{levels[0]['seeds'][-1]}; {added}/{budget} of budget); {_describe(result.fit)} [{result.seconds:.0f} s]"
+        )
+    with _session(project_path, env, params) as session:
+        session.run(pipeline_names=["reporting"], runner=runner_factory())
+    echo(f"refine: report regenerated; {time.perf_counter() - started:.0f} s in all")
+    return result.fit
+
+
+def _last_round(path: Path) -> int:
+    if not path.exists():
+        return 0
+    levels = ((yaml.safe_load(path.read_text()) or {}).get("refinement") or {}).get("levels") or []
+    return max((int(level.get("round", 0)) for level in levels), default=0)

@@ -1,0 +1,374 @@
+"""The continuous answer (SPEC §9): a dose–response fit of pass/fail on log10 coverage, ED80 and the upper
+edge with 95 % profile-likelihood intervals, and where refinement should place new runs (SPEC §9a).
+
+The GLM fits use statsmodels; the crossing transform and the profile intervals are ours:
+to profile a crossing θ (in x = log10 c) the model is reparametrised so that θ is a parameter,
+``logit p = logit(0.8) + β1 (x − θ) [+ β2 (x² − θ²)]``, the other coefficients are re-fitted with θ held
+fixed (the curve must rise through 0.8 at θ for ED80 and fall through it for the upper edge), and the
+interval is every θ whose likelihood-ratio statistic is ≤ χ²₁(0.95).
+
+Degenerate data never raise and never give a silent number: the fit carries a ``reason``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import optimize, stats
+
+TARGET = 0.8
+LOGIT_TARGET = math.log(TARGET / (1 - TARGET))
+CHI2_95 = float(stats.chi2.ppf(0.95, 1))
+ALPHA = 0.05
+#: How far (decades) beyond the data an interval is searched before it is called unbounded on that side.
+SEARCH_MARGIN = 3.0
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """A crossing of p = 0.8 in x = log10(c), with its 95 % profile interval (None = unbounded on that side)."""
+
+    x: float
+    low: float | None
+    high: float | None
+
+    @property
+    def coverage(self) -> float:
+        return 10.0**self.x
+
+    def coverage_interval(self) -> tuple[float | None, float | None]:
+        return (None if self.low is None else 10.0**self.low, None if self.high is None else 10.0**self.high)
+
+    @property
+    def width(self) -> float:
+        """Interval width in decades (inf when unbounded)."""
+        return math.inf if self.low is None or self.high is None else self.high - self.low
+
+
+@dataclass
+class DoseResponse:
+    """The fit for one criterion. ``reason`` says why ED80 is not given (None when it is)."""
+
+    runs: int
+    passes: int
+    model: str | None = None  # "linear" or "quadratic"
+    coefficients: list[float] = field(default_factory=list)  # β0, β1[, β2] on x = log10 c
+    covariance: list[list[float]] = field(default_factory=list)
+    slope: float | None = None
+    slope_p: float | None = None
+    curvature_p: float | None = None
+    ed80: Crossing | None = None
+    upper: Crossing | None = None
+    reason: str | None = None
+    bracket: list[float] | None = None  # with separation: (highest failing, lowest passing) coverage
+    notes: list[str] = field(default_factory=list)  # secondary statements (curvature, upper edge, intervals)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DoseResponse:
+        data = dict(data)
+        for key in ("ed80", "upper"):
+            if data.get(key) is not None:
+                data[key] = Crossing(**data[key])
+        return cls(**data)
+
+    def probability(self, x: NDArray) -> NDArray:
+        return _expit(_design(np.asarray(x, dtype=float), len(self.coefficients) - 1) @ np.asarray(self.coefficients))
+
+    def band(self, x: NDArray, z: float = 1.959963984540054) -> tuple[NDArray, NDArray]:
+        """Pointwise 95 % band of the fitted probability (Wald, on the logit scale)."""
+        design = _design(np.asarray(x, dtype=float), len(self.coefficients) - 1)
+        eta = design @ np.asarray(self.coefficients)
+        se = np.sqrt(np.einsum("ij,jk,ik->i", design, np.asarray(self.covariance), design))
+        return _expit(eta - z * se), _expit(eta + z * se)
+
+
+def _expit(eta: NDArray) -> NDArray:
+    return 1.0 / (1.0 + np.exp(-np.clip(eta, -700, 700)))
+
+
+def _design(x: NDArray, degree: int) -> NDArray:
+    return np.stack([x**k for k in range(degree + 1)], axis=1)
+
+
+def _deviance(eta: NDArray, y: NDArray) -> float:
+    """Binomial deviance of 0/1 outcomes (= 2 × negative log-likelihood)."""
+    return float(2.0 * np.sum(np.logaddexp(0.0, eta) - y * eta))
+
+
+def separated(design: NDArray, y: NDArray) -> bool:
+    """True when the outcomes are (quasi-)completely separated by the design, so the MLE does not exist.
+
+    Linear programme (Konis 2007): is there a β ≠ 0 with (2y − 1)·Xβ ≥ 0 for every run, > 0 for some?
+    """
+    signed = (2 * np.asarray(y, dtype=float) - 1)[:, None] * design
+    scale = np.abs(design).max(axis=0)
+    scale[scale == 0] = 1.0
+    a = signed / scale
+    result = optimize.linprog(
+        -a.sum(axis=0), A_ub=-a, b_ub=np.zeros(len(a)), bounds=[(-1, 1)] * design.shape[1], method="highs"
+    )
+    return result.status == 0 and -result.fun > 1e-7 * len(a)
+
+
+def _glm(design: NDArray, y: NDArray):
+    from statsmodels.genmod.families import Binomial  # not statsmodels.api: that imports everything (seconds)
+    from statsmodels.genmod.generalized_linear_model import GLM
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return GLM(y, design, family=Binomial()).fit()
+
+
+def _newton(regressors: NDArray, y: NDArray, offset: float) -> tuple[float, NDArray]:
+    """Smallest deviance of ``logit p = offset + regressors @ b`` over b, and that b (damped Newton; converges
+    to the infimum also when b diverges under separation)."""
+    b = np.zeros(regressors.shape[1])
+    current = _deviance(offset + regressors @ b, y)
+    for _ in range(100):
+        p = _expit(offset + regressors @ b)
+        hessian = regressors.T @ (regressors * (p * (1 - p))[:, None]) + 1e-10 * np.eye(len(b))
+        step = np.linalg.solve(hessian, regressors.T @ (p - y))
+        t = 1.0
+        while t > 1e-8:
+            candidate = _deviance(offset + regressors @ (b - t * step), y)
+            if candidate <= current + 1e-12:
+                break
+            t /= 2
+        if t <= 1e-8:
+            break
+        b = b - t * step
+        improvement, current = current - candidate, candidate
+        if improvement < 1e-9:
+            break
+    return current, b
+
+
+def profile_deviance(theta: float, x: NDArray, y: NDArray, degree: int, rising: bool) -> float:
+    """Smallest deviance among curves of ``degree`` that cross 0.8 at x = θ, rising (ED80) or falling (upper edge).
+
+    With θ fixed the deviance is convex in the free coefficients and the side condition (slope at θ ≥ 0 for a
+    rising crossing, ≤ 0 for a falling one) is linear, so the constrained minimum is the unconstrained one when
+    that satisfies the condition, else on the boundary (slope 0 at θ).
+    """
+    sign = 1.0 if rising else -1.0
+    if degree == 1:
+        deviance, b = _newton((x - theta)[:, None], y, LOGIT_TARGET)
+        if sign * b[0] >= 0:
+            return deviance
+        return _deviance(np.full(len(y), LOGIT_TARGET), y)  # boundary: flat at 0.8
+    deviance, b = _newton(np.stack([x - theta, x**2 - theta**2], axis=1), y, LOGIT_TARGET)
+    if sign * (b[0] + 2 * b[1] * theta) >= 0:
+        return deviance
+    return _newton(((x - theta) ** 2)[:, None], y, LOGIT_TARGET)[0]  # boundary: p'(θ) = 0
+
+
+def profile_interval(
+    estimate: float, x: NDArray, y: NDArray, degree: int, rising: bool, minimum: float, limits: tuple[float, float]
+) -> tuple[float | None, float | None]:
+    """The θ around ``estimate`` whose profile LR statistic is ≤ χ²₁(0.95); a side is None when the statistic
+    stays below the critical value out to ``limits``."""
+
+    def excess(theta: float) -> float:
+        return profile_deviance(theta, x, y, degree, rising) - minimum - CHI2_95
+
+    bounds = []
+    for direction, limit in ((-1, limits[0]), (1, limits[1])):
+        inside, step, found = estimate, 0.02, None
+        while (direction < 0 and inside > limit) or (direction > 0 and inside < limit):
+            candidate = inside + direction * step
+            candidate = max(candidate, limit) if direction < 0 else min(candidate, limit)
+            if excess(candidate) > 0:
+                found = optimize.brentq(excess, *sorted((inside, candidate)), xtol=1e-5)
+                break
+            inside, step = candidate, min(step * 1.5, 0.25)
+        bounds.append(found)
+    return bounds[0], bounds[1]
+
+
+def _roots(coefficients: Sequence[float]) -> list[float]:
+    """x where the fitted logit equals logit(0.8), ascending."""
+    if len(coefficients) == 2:
+        b0, b1 = coefficients
+        return [] if b1 == 0 else [(LOGIT_TARGET - b0) / b1]
+    b0, b1, b2 = coefficients
+    discriminant = b1**2 - 4 * b2 * (b0 - LOGIT_TARGET)
+    if discriminant < 0:
+        return []
+    root = math.sqrt(discriminant)
+    return sorted([(-b1 - root) / (2 * b2), (-b1 + root) / (2 * b2)])
+
+
+def crossings(coefficients: Sequence[float]) -> tuple[float | None, float | None]:
+    """(lower, upper) crossing of p = 0.8 in x for β0, β1[, β2]: the rising one and, for a downturn
+    (β2 < 0), the falling one. None where the curve does not cross."""
+    roots = _roots(coefficients)
+    if len(coefficients) == 2:
+        b1 = coefficients[1]
+        return (roots[0] if b1 > 0 else None), (roots[0] if b1 < 0 else None)
+    if not roots:
+        return None, None
+    if coefficients[2] < 0:
+        return roots[0], roots[1]
+    return roots[1], roots[0]  # a convex curve rises through 0.8 at its upper root
+
+
+def fit_dose_response(coverage: Sequence[float], passed: Sequence[bool]) -> DoseResponse:
+    """Binomial GLM of ``passed`` on log10(coverage) over runs with coverage > 0 (SPEC §9)."""
+    c = np.asarray(coverage, dtype=float)
+    y_all = np.asarray(passed, dtype=float)
+    keep = c > 0
+    x, y = np.log10(c[keep]), y_all[keep]
+    fit = DoseResponse(runs=len(y), passes=int(y.sum()))
+    if len(y) == 0:
+        fit.reason = "no runs with coverage > 0"
+        return fit
+    if fit.passes == 0:
+        fit.reason = f"no run passes ({fit.runs} runs): the curve never reaches 0.8 in the tested range"
+        return fit
+    if fit.passes == fit.runs:
+        fit.reason = (
+            f"every run passes ({fit.runs} runs): no dose–response to fit; ED80 lies below the lowest level tested "
+            f"({10 ** x.min():g})"
+        )
+        return fit
+    if len(np.unique(x)) < 2:
+        fit.reason = "only one coverage level with c > 0: a slope cannot be estimated"
+        return fit
+    linear_design = _design(x, 1)
+    if separated(linear_design, y):
+        failing, passing = x[y == 0], x[y == 1]
+        if failing.max() <= passing.min():
+            fit.bracket = [float(10 ** failing.max()), float(10 ** passing.min())]
+        where = (
+            f": every run below c = {10 ** passing.min():g} fails and every run from it up passes "
+            f"(ED80 lies between {10 ** failing.max():g} and {10 ** passing.min():g})"
+            if failing.max() <= passing.min()
+            else ""
+        )
+        fit.reason = f"perfect separation{where}; the maximum-likelihood slope is infinite"
+        return fit
+    linear = _glm(linear_design, y)
+    chosen, degree = linear, 1
+    if len(np.unique(x)) >= 3:
+        quadratic_design = _design(x, 2)
+        if separated(quadratic_design, y):
+            fit.notes.append("the quadratic term is not estimable (perfect separation by a window); linear model used")
+        else:
+            quadratic = _glm(quadratic_design, y)
+            statistic = max(0.0, linear.deviance - quadratic.deviance)
+            fit.curvature_p = float(stats.chi2.sf(statistic, 1))
+            if fit.curvature_p < ALPHA and quadratic.params[2] < 0:
+                chosen, degree = quadratic, 2
+    fit.model = "quadratic" if degree == 2 else "linear"
+    fit.coefficients = [float(b) for b in chosen.params]
+    fit.covariance = np.asarray(chosen.cov_params()).tolist()
+    fit.slope, fit.slope_p = float(chosen.params[1]), float(chosen.pvalues[1])
+    if degree == 1 and not (fit.slope > 0 and fit.slope_p < ALPHA):
+        fit.reason = f"no significant rise with coverage (β1 = {fit.slope:.3g}, p = {fit.slope_p:.2g})"
+        return fit
+    if degree == 2:
+        null = _deviance(np.full(len(y), math.log(y.mean() / (1 - y.mean()))), y)
+        overall_p = float(stats.chi2.sf(max(0.0, null - chosen.deviance), 2))
+        if overall_p >= ALPHA:
+            fit.reason = f"no significant dependence on coverage (likelihood-ratio p = {overall_p:.2g})"
+            return fit
+    lower, upper = crossings(fit.coefficients)
+    if lower is None:
+        b0, b1, b2 = fit.coefficients
+        vertex = -b1 / (2 * b2)
+        fit.reason = (
+            f"the fitted pass probability never reaches {TARGET:g} (peak {float(_expit(b0 + b1 * vertex + b2 * vertex**2)):.2f} "
+            f"at c = {10**vertex:.3g})"
+        )
+        return fit
+    if lower >= 0:
+        fit.reason = f"the fitted curve reaches {TARGET:g} only above c = 1 (log10 c = {lower:.2f})"
+        return fit
+    minimum = _deviance(_design(x, degree) @ np.asarray(fit.coefficients), y)
+    limits = (float(x.min()) - SEARCH_MARGIN, 0.0)
+    fit.ed80 = Crossing(lower, *profile_interval(lower, x, y, degree, True, minimum, limits))
+    if upper is not None:
+        if upper < 0:
+            fit.upper = Crossing(upper, *profile_interval(upper, x, y, degree, False, minimum, limits))
+        else:
+            fit.notes.append("the downturn crosses 0.8 only above c = 1")
+    for name, crossing in (("ED80", fit.ed80), ("upper edge", fit.upper)):
+        if crossing is not None and crossing.low is None:
+            fit.notes.append(f"the {name} interval is unbounded below (not closed within the search range)")
+        if crossing is not None and crossing.high is None:
+            fit.notes.append(f"the {name} interval is unbounded above (not closed within the search range)")
+    return fit
+
+
+def refinement_points(fit: DoseResponse, observed: Sequence[float], step: float = 0.3) -> list[float]:
+    """Coverages (ascending, > 0) where new runs inform ED80 most: at the estimate and the edges of its interval
+    (an unbounded side at ``step`` decades from the estimate); with separation, between the bracketing levels.
+    Empty when more runs near the current data cannot help (nothing passes, no rise)."""
+    observed = np.asarray([c for c in observed if c > 0], dtype=float)
+    if fit.ed80 is not None:
+        e = fit.ed80
+        xs = [
+            e.x,
+            e.low if e.low is not None else e.x - step,
+            e.high if e.high is not None else e.x + step,
+        ]
+        xs = [min(v, math.log10(0.5)) for v in xs]
+    elif fit.bracket is not None:
+        lo, hi = (math.log10(v) for v in fit.bracket)
+        xs = [lo + (hi - lo) * f for f in (0.25, 0.5, 0.75)]
+    elif fit.reason and fit.reason.startswith("every run passes") and len(observed):
+        lowest = math.log10(observed.min())
+        xs = [lowest - step, lowest - 2 * step]
+    else:
+        return []
+    return sorted({float(f"{10**v:.3g}") for v in xs})
+
+
+#: Rows of ed80.csv: criterion → the per-run boolean column of the run table (SPEC §8 naming).
+CRITERIA = {
+    "effective": "effective",
+    "structured": "structured",
+    "controllable": "controllable",
+    "m1": "pass_m1",
+    "m2": "pass_m2",
+    "m3": "pass_m3",
+    "m4": "pass_m4",
+    "m5": "pass_m5",
+}
+ED80_COLUMNS = [
+    "criterion", "model", "ed80", "ci_low", "ci_high", "upper", "upper_low", "upper_high",
+    "slope", "slope_p", "curvature_p", "runs",
+]  # fmt: skip
+NOT_MEASURED = "not measured"
+
+
+def ed80_row(criterion: str, fit: DoseResponse | None) -> dict[str, Any]:
+    """One row of ed80.csv, coverages as fractions; None (an empty cell) wherever a value is not estimable."""
+    row: dict[str, Any] = dict.fromkeys(ED80_COLUMNS)
+    row["criterion"] = criterion
+    if fit is None:
+        return row
+    row.update(model=fit.model, slope=fit.slope, slope_p=fit.slope_p, curvature_p=fit.curvature_p, runs=fit.runs)
+    for prefix, crossing in (("ed80", fit.ed80), ("upper", fit.upper)):
+        if crossing is not None:
+            low, high = crossing.coverage_interval()
+            names = ("ed80", "ci_low", "ci_high") if prefix == "ed80" else ("upper", "upper_low", "upper_high")
+            row.update(dict(zip(names, (crossing.coverage, low, high))))
+    return row
+
+
+def fit_criteria(coverage: Sequence[float], columns: dict[str, Sequence[bool]]) -> dict[str, DoseResponse | None]:
+    """A fit per criterion of :data:`CRITERIA`; None for a criterion whose column is absent (not measured)."""
+    return {
+        name: fit_dose_response(coverage, columns[column]) if column in columns else None
+        for name, column in CRITERIA.items()
+    }

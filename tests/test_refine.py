@@ -1,0 +1,109 @@
+"""`kedro refine` end to end on the tiny test sweep, and the refinement levels in the sweep grid."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+import yaml
+
+from ex_coverage.pipelines.training.pipeline import create_pipeline as training_pipeline
+from ex_coverage.refine import plan_round
+from ex_coverage.science.estimate import fit_dose_response
+from ex_coverage.sweep import SweepConfigError, parse_grid, parse_refinement
+from tests.project import kedro
+
+# Loose thresholds under which every run of the tiny sweep at c = 0.01 passes (winding must still be ±1), so
+# that the fit says "every run passes" and refinement looks below the lowest level. (Kedro replaces a
+# top-level key given in --params as a whole, hence min_pass_rate; absent thresholds take the SPEC's defaults.)
+LOOSE = (
+    "reporting.min_pass_rate=0.8,reporting.thresholds.anchor_cos_min=0.5,reporting.thresholds.offplane_mean_max=1,"
+    "reporting.thresholds.offplane_max_max=1,reporting.thresholds.monotone_fraction_min=0,"
+    "reporting.thresholds.sextant_max_dev_deg=180,reporting.thresholds.mse_median_max=1,"
+    "reporting.thresholds.mse_max_max=1,refine.seeds_per_level=1"
+)
+
+
+def test_refinement_levels_join_the_grid_with_their_own_seeds():
+    grid = parse_refinement(
+        {"levels": [{"coverage": 0.0015, "seeds": [5, 6]}, {"coverage": 0.01, "seeds": [7]}]},
+        parse_grid({"coverages": [0, 0.01], "seeds": [0, 1]}),
+    )
+    assert grid.coverages == (0.0, 0.01) and grid.levels == (0.0, 0.0015, 0.01)
+    assert grid.seeds_at(0.0015) == (5, 6) and grid.seeds_at(0.01) == (0, 1, 7) and grid.seeds_at(0.0) == (0, 1)
+    assert grid.refinement_runs == ((0.0015, 5), (0.0015, 6), (0.01, 7)) and grid.n_runs == 7
+    nodes = {n.name: n for n in training_pipeline(grid).nodes}
+    assert "coverage_0p0015.train_seeds" in nodes
+    assert set(nodes["coverage_0p0015.train_seeds"].outputs) >= {
+        "coverage_0p0015.model_seed_5",
+        "coverage_0p0015.model_seed_6",
+    }
+
+
+@pytest.mark.parametrize(
+    "refinement, message",
+    [
+        ({"levels": "x"}, "must be a mapping with a list 'levels'"),
+        ({"levels": [{"coverage": 1.5, "seeds": [3]}]}, r"refinement.levels\[0\].coverage = 1.5 is outside"),
+        ({"levels": [{"coverage": 0.01, "seeds": [1]}]}, "seed 1 is already trained at coverage 0.01"),
+        ({"levels": [{"coverage": 0.002, "seeds": []}]}, "seeds must be a non-empty list"),
+    ],
+)
+def test_bad_refinement_entries_are_refused(refinement, message):
+    with pytest.raises(SweepConfigError, match=message):
+        parse_refinement(refinement, parse_grid({"coverages": [0, 0.01], "seeds": [0, 1]}))
+
+
+def test_a_round_uses_fresh_shared_seeds_and_new_namespaces():
+    grid = parse_grid({"coverages": [0.001, 0.01], "seeds": [0, 1, 2]})
+    fit = fit_dose_response([1e-3] * 10 + [1e-2] * 10, [True] * 2 + [False] * 8 + [True] * 9 + [False])
+    levels = plan_round(fit, grid, runs_left=7, seeds_per_level=4)
+    assert [level["seeds"] for level in levels] == [[3, 4]] * 3  # 7 runs left: 3 levels × 2 seeds
+    assert all(0.001 < level["coverage"] < 0.1 for level in levels)
+
+
+def test_refine_end_to_end(tiny_sweep, tmp_path):
+    project = shutil.copytree(tiny_sweep, tmp_path / "project")
+    result = kedro(project, "refine", "--env", "test", "--budget", "2", "--params", LOOSE, timeout=900)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "refine: start — 4 runs; ED80 not estimable (every run passes" in output
+    assert "refine: round 1 — +2 runs at 0.00251, 0.005 (seeds 2–2; 2/2 of budget)" in output
+    assert "refine: budget spent — 2 of 2 runs added" in output
+    recorded = yaml.safe_load((project / "conf/test/parameters_refinement.yml").read_text())
+    assert recorded == {
+        "refinement": {
+            "levels": [{"coverage": 0.00251, "seeds": [2], "round": 1}, {"coverage": 0.005, "seeds": [2], "round": 1}]
+        }
+    }
+    assert (project / "data/06_models/coverage_0p00251/seed_2.pt").exists()
+    runs = pd.read_csv(project / "data/08_reporting/coverage_runs.csv")
+    assert len(runs) == 6 and sorted(runs.loc[runs["refinement"], "coverage"]) == [0.00251, 0.005]
+    report = (project / "data/08_reporting/report.md").read_text()
+    assert "2 runs came from refinement" in report and "0.00251: seeds 2" in report
+    ed80 = pd.read_csv(project / "data/08_reporting/ed80.csv")
+    assert list(ed80["criterion"]) == ["effective", "structured", "controllable", "m1", "m2", "m3", "m4", "m5"]
+
+    # the refined report is reproduced by the reporting pipeline alone, which reads the refinement file
+    (project / "data/08_reporting/report.md").unlink()
+    again = kedro(project, "run", "--pipeline", "reporting", "--env", "test", "--params", LOOSE, timeout=900)
+    assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+    assert (project / "data/08_reporting/report.md").read_text() == report
+
+    # the new levels are ordinary sweep levels: resumable, nothing is missing
+    resumed = kedro(project, "run", "--pipeline", "training", "--env", "test", "--only-missing-outputs", timeout=900)
+    assert resumed.returncode == 0 and "Trained" not in resumed.stdout + resumed.stderr
+
+
+def test_sweep_writes_ed80_and_threshold_sensitivity(tiny_sweep):
+    from ex_coverage.science.estimate import ED80_COLUMNS
+
+    ed80 = pd.read_csv(tiny_sweep / "data/08_reporting/ed80.csv")
+    assert list(ed80.columns) == ED80_COLUMNS
+    assert list(ed80["criterion"]) == ["effective", "structured", "controllable", "m1", "m2", "m3", "m4", "m5"]
+    sensitivity = pd.read_csv(tiny_sweep / "data/08_reporting/threshold_sensitivity.csv")
+    assert {"anchor_cos_min", "offplane_mean_max"} <= set(sensitivity["threshold"])
+    report = (tiny_sweep / "data/08_reporting/report.md").read_text()
+    assert report.index("**Working window (fitted, effective)**") < report.index("c\\* ")
+    assert "## Threshold sensitivity (effective)" in report and "not measured" in report
