@@ -218,6 +218,10 @@ def test_binding_says_which_label_each_criterion_needs():
     }
     assert (found["effective"].min_red, found["effective"].min_vibrant) == (0.001, 0.02)
     assert found["pass_m1"].red_alone == 0.001 and found["pass_m1"].vibrant_alone is None
+    assert (found["pass_m1"].red_everywhere, found["pass_m1"].vibrant_everywhere) == (0.001, None)
+    assert (found["pass_m2"].red_everywhere, found["pass_m2"].vibrant_everywhere) == (None, 0.02)
+    assert found["pass_m4"].red_everywhere == 0.0 and found["effective"].red_everywhere is None
+    assert "from red 0.001 on it reaches it at every vibrant coverage" in found["pass_m1"].sentence
     assert found["pass_m2"].vibrant_alone == 0.02
     assert (found["pass_m3"].red_alone, found["pass_m3"].vibrant_alone) == (0.001, 0.002)
     assert (

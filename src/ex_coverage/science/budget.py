@@ -229,6 +229,8 @@ class Binding:
     min_vibrant: float | None
     red_alone: float | None  # the lowest red coverage that reaches it with vibrant coverage 0
     vibrant_alone: float | None
+    red_everywhere: float | None  # the lowest red coverage from which it reaches the rate in every cell, at any vibrant
+    vibrant_everywhere: float | None
     cheapest: dict[str, Any] | None
     sentence: str
 
@@ -238,6 +240,16 @@ class Binding:
 
 def _lowest(values: pd.Series) -> float | None:
     return float(values.min()) if len(values) else None
+
+
+def _reached_from(summary: pd.DataFrame, reached: pd.Series, axis: str) -> float | None:
+    """The lowest coverage on ``axis`` from which every cell at it or above reaches the rate; None if not even the top."""
+    lowest = None
+    for coverage in sorted(summary[axis].unique(), reverse=True):
+        if not reached[summary[axis] == coverage].all():
+            break
+        lowest = float(coverage)
+    return lowest
 
 
 def binding(summary: pd.DataFrame, criterion: Criterion, min_rate: float) -> Binding:
@@ -250,6 +262,9 @@ def binding(summary: pd.DataFrame, criterion: Criterion, min_rate: float) -> Bin
     min_red, min_vibrant = _lowest(passing["red_coverage"]), _lowest(passing["vibrant_coverage"])
     red_alone = _lowest(passing.loc[vibrant_zero, "red_coverage"])
     vibrant_alone = _lowest(passing.loc[red_zero, "vibrant_coverage"])
+    reached = summary[criterion.rate] >= min_rate
+    red_everywhere = _reached_from(summary, reached, "red_coverage")
+    vibrant_everywhere = _reached_from(summary, reached, "vibrant_coverage")
     cheapest = cheapest_cell(summary, criterion.rate, min_rate)
     name, rate = criterion.title, f"a pass rate of {min_rate:g}"
     if passing.empty:
@@ -272,14 +287,24 @@ def binding(summary: pd.DataFrame, criterion: Criterion, min_rate: float) -> Bin
         verdict = "red"
         sentence = (
             f"{name}: **red labels bind**. No cell without red labels reaches {rate}; it does from a red-only "
-            f"coverage of {min_red:g}, and vibrant labels are not needed (red alone reaches it from {red_alone:g})."
+            f"coverage of {min_red:g}, and vibrant labels are not needed (red alone reaches it from {red_alone:g})"
+            + (
+                f"; from red {red_everywhere:g} on it reaches it at every vibrant coverage."
+                if red_everywhere is not None
+                else "."
+            )
         )
     elif not vibrant_zero.any():
         verdict = "vibrant"
         sentence = (
             f"{name}: **vibrant labels bind**. No cell without vibrant labels reaches {rate}; it does from a "
             f"vibrant-only coverage of {min_vibrant:g}, and red labels are not needed (vibrant alone reaches it "
-            f"from {vibrant_alone:g})."
+            f"from {vibrant_alone:g})"
+            + (
+                f"; from vibrant {vibrant_everywhere:g} on it reaches it at every red coverage."
+                if vibrant_everywhere is not None
+                else "."
+            )
         )
     else:
         verdict = "either"
@@ -287,7 +312,19 @@ def binding(summary: pd.DataFrame, criterion: Criterion, min_rate: float) -> Bin
             f"{name}: needs some labels but **either label suffices**: red alone reaches {rate} from "
             f"{red_alone:g}, vibrant alone from {vibrant_alone:g}."
         )
-    return Binding(criterion.column, name, verdict, min_red, min_vibrant, red_alone, vibrant_alone, cheapest, sentence)
+    return Binding(
+        criterion.column,
+        name,
+        verdict,
+        min_red,
+        min_vibrant,
+        red_alone,
+        vibrant_alone,
+        red_everywhere,
+        vibrant_everywhere,
+        cheapest,
+        sentence,
+    )
 
 
 def bindings(summary: pd.DataFrame, min_rate: float, criteria: Sequence[Criterion] = CRITERIA) -> list[Binding]:
