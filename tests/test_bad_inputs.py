@@ -49,6 +49,11 @@ def run_and_check(project: Path, *args: str) -> str:
         ("coverages: [0.01]\n  seeds: []", "sweep.seeds must be a non-empty list of integers"),
         ("coverages: [0.01]\n  seeds: [1.5]", "sweep.seeds[0] = 1.5 is not a non-negative integer"),
         ("coverages: [0.01]\n  seeds: [1, 1]", "sweep.seeds[1] = 1 is duplicated"),
+        (
+            "coverages: [0.01]\n  seeds: [1180591620717411303424]",
+            "sweep.seeds[0] = 1180591620717411303424 is too large",
+        ),
+        ("coverages: [0.01]\n  seeds: [0]\n  seed: [1]", "unknown key(s) sweep.seed (allowed: coverages, seeds)"),
     ],
     ids=[
         "coverage-negative",
@@ -58,6 +63,8 @@ def run_and_check(project: Path, *args: str) -> str:
         "seeds-empty",
         "seeds-fraction",
         "seeds-duplicated",
+        "seed-2**70",
+        "unknown-key",
     ],
 )
 def test_bad_grid(finished, sweep, message):
@@ -94,6 +101,18 @@ def test_bad_grid(finished, sweep, message):
         ),
         (None, f"{SCHEDULE}: schedule file not found"),
         ("STEP,lr\n0,1e30\n20,1e30\n", "loss term 'reconstruction' became nan at step 1"),
+        (
+            GOOD_SCHEDULE.replace("+10,,,0.01", "+10,,,-0.01"),
+            f"{SCHEDULE}, column 'lr': value -8.55901e-05 at step 1 (after interpolation); the learning rate must be > 0",
+        ),
+        (
+            GOOD_SCHEDULE.replace("0,Train,,1e-8,0.01,0.02", "0,Train,,1e-8,0.01,-0.02"),
+            f"{SCHEDULE}, column 'reg-anchor': value -0.02 at step 0 (after interpolation); a regularizer weight must be ≥ 0",
+        ),
+        (
+            GOOD_SCHEDULE.replace("reg-planar", "reg-planer"),
+            f"{SCHEDULE}: unknown column(s) 'reg-planer' (known properties: lr, reg-anchor, reg-separate, reg-planar)",
+        ),
     ],
     ids=[
         "no-step",
@@ -105,6 +124,9 @@ def test_bad_grid(finished, sweep, message):
         "zero-in-log-space",
         "missing-file",
         "diverging-lr",
+        "negative-lr",
+        "negative-weight",
+        "unknown-column",
     ],
 )
 def test_bad_schedule(finished, schedule, message):
@@ -131,3 +153,23 @@ def test_corrupted_model_met_by_scoring(finished):
         assert "data/06_models/coverage_0/seed_0.pt is unreadable or corrupted" in error
     finally:
         model.write_bytes(original)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (
+            "training.batch_size=64,training.threads=0",
+            "conf/<env>/parameters_training.yml: training.threads = 0 must be an integer ≥ 1",
+        ),
+        ("training.batch_size=0", "training.batch_size = 0 must be an integer ≥ 1"),
+        (
+            "training.batch_size=64,training.batchsize=32",
+            "unknown key training.batchsize (allowed: batch_size, validate_every",
+        ),
+        ("training.batch_size=64,training.accelerator=tpu3", "training.accelerator = 'tpu3' is not one of cpu, gpu"),
+    ],
+    ids=["threads-zero", "batch-size-zero", "unknown-training-key", "unknown-accelerator"],
+)
+def test_bad_parameters(finished, params, message):
+    assert message in run_and_check(finished, "--params", params)

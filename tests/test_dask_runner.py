@@ -67,3 +67,51 @@ def test_a_failing_node_names_itself_and_its_worker(tmp_path):
     assert len(errors) == 1, result.stderr[-3000:]
     assert "node 'coverage_0" in errors[0] and ".train_seeds' failed on Dask worker tcp://" in errors[0]
     assert "TrainingDiverged: coverage " in errors[0] and ": loss term" in errors[0]
+
+
+@pytest.fixture(scope="module")
+def secure_cluster():
+    """A LocalCluster that only accepts TLS clients holding the cluster's (temporary) credentials."""
+    from distributed.security import Security
+
+    security = Security.temporary()
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, security=security, protocol="tls://"
+    ) as local:
+        yield local, security
+
+
+def test_a_secured_cluster_runs_the_sweep_and_refuses_clients_without_credentials(tmp_path, tiny_sweep, secure_cluster):
+    from distributed.security import Security
+
+    cluster, security = secure_cluster
+    assert cluster.scheduler_address.startswith("tls://")
+    credentials = {}
+    for name in ("tls_ca_file", "tls_client_cert", "tls_client_key"):  # PEM text in memory: give the runner files
+        (tmp_path / f"{name}.pem").write_text(getattr(security, name) or security.tls_client_cert)
+        credentials[name] = tmp_path / f"{name}.pem"
+    (tmp_path / "project").mkdir()
+    project = copy_project(tmp_path / "project")
+    params = ",".join([f"address={cluster.scheduler_address}", *(f"{k}={v}" for k, v in credentials.items())])
+    result = kedro(project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", params)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for path in ("data/08_reporting/coverage_runs.csv", "data/06_models/coverage_0p01/seed_1.pt"):
+        assert (project / path).read_bytes() == (tiny_sweep / path).read_bytes(), path
+
+    plain = cluster.scheduler_address.replace("tls://", "tcp://")
+    with pytest.raises(OSError):  # no TLS at all: the scheduler drops the connection
+        distributed.Client(plain, timeout=5)
+    with pytest.raises(OSError, match="TLS certificate does not match"):  # TLS, but not the cluster's CA
+        distributed.Client(cluster.scheduler_address, security=Security.temporary(), timeout=5)
+    with distributed.Client(cluster.scheduler_address, security=security, timeout=5) as client:
+        assert client.submit(sum, [1, 2]).result() == 3
+
+
+def test_tls_credentials_must_come_together(tmp_path):
+    from ex_coverage.runner import DaskRunner
+    from ex_coverage.science.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="missing: tls_client_cert, tls_client_key"):
+        DaskRunner(tls_ca_file=str(tmp_path))
+    with pytest.raises(ConfigurationError, match=r"tls_ca_file=.*nope.pem: no such file"):
+        DaskRunner(tls_ca_file=str(tmp_path / "nope.pem"), tls_client_cert="a", tls_client_key="b")

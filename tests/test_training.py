@@ -165,3 +165,20 @@ def test_seed_configuration_reproduces_the_seed_reconstruction_error():
     mse = per_colour_mse(rgb, encode(load_autoencoder(result.state_dict), rgb)[0])
     assert 4.3e-5 / 2 <= np.median(mse) <= 4.3e-5 * 2
     assert mse.max() < 5e-3
+
+
+@pytest.mark.parametrize(
+    "validate_every, steps",
+    [(0, [81]), (7, [7, 14, 21, 28, 35, 42, 49, 56, 63, 70, 77, 81]), (20, [20, 40, 60, 80, 81]), (250, [81])],
+)
+def test_validation_lands_exactly_on_every_multiple_of_validate_every_and_the_final_model(validate_every, steps):
+    from ex_coverage.science.training import TrainingConfig
+
+    grid, validation = rgb_grid(10), rgb_grid(4)
+    probabilities = label_probabilities(base_label_probabilities(grid, SEED_LABELS), 5.0)
+    result = train_ensemble(
+        [0], grid, np.stack([probabilities["red"], probabilities["vibrant"]], axis=-1), ["red", "vibrant"], SHORT,
+        validation, {"red": redness(validation) == 1, "vibrant": vibrancy(validation) == 1},
+        TrainingConfig(validate_every=validate_every),
+    )  # fmt: skip
+    assert list(result[0].validation["step"]) == steps

@@ -2,6 +2,8 @@
 
 - Without ``--runner``, runs use :class:`ex_coverage.runner.SweepRunner` (parallel, one process per
   core, a progress line per coverage level). ``--runner SequentialRunner`` gives Kedro's default.
+- Every run holds the run lock on ``data/`` (see :mod:`ex_coverage.lock`), taken before anything is
+  loaded: a second writer in the same data folder stops at once, naming the first.
 - A problem with the inputs (grid, schedule, thresholds, a corrupted result, a diverging run) ends the
   run with one ``Error: ...`` line naming the file, key or row, and exit status 1 — no traceback.
 """
@@ -15,6 +17,7 @@ import click
 from kedro.framework.cli.project import run as kedro_run
 from kedro.io import DatasetError
 
+from ex_coverage.lock import run_lock
 from ex_coverage.science.errors import ExCoverageError
 
 #: Errors shown as one line: ours (they name the file, key, row or run) and Kedro's dataset errors
@@ -22,6 +25,9 @@ from ex_coverage.science.errors import ExCoverageError
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ExCoverageError, DatasetError)
 
 DEFAULT_RUNNER = "ex_coverage.runner.SweepRunner"
+
+#: The folder every catalog path lives under (relative to the project folder): what the run lock guards.
+DATA_DIR = "data"
 
 
 def _kedro_option(name: str):
@@ -47,7 +53,8 @@ def run(ctx: click.Context, **kwargs) -> None:
         kwargs["runner"] = DEFAULT_RUNNER
     os.environ.setdefault("KEDRO_MP_CONTEXT", "spawn")
     try:
-        ctx.invoke(kedro_run, **kwargs)
+        with run_lock(DATA_DIR, command=command_line()):
+            ctx.invoke(kedro_run, **kwargs)
     except EXPECTED_ERRORS as error:
         click.secho(f"Error: {describe(error)}", fg="red", err=True)
         sys.exit(1)
@@ -79,10 +86,16 @@ def refine(width: float, budget: int, runner: str | None, env: str | None, param
     os.environ.setdefault("KEDRO_MP_CONTEXT", "spawn")
     runner_class = load_obj(runner or DEFAULT_RUNNER, "kedro.runner")
     try:
-        run_refinement(Path.cwd(), env, params, width, budget, runner_class, echo=click.echo)
+        with run_lock(DATA_DIR, command=command_line()):
+            run_refinement(Path.cwd(), env, params, width, budget, runner_class, echo=click.echo)
     except EXPECTED_ERRORS as error:
         click.secho(f"Error: {describe(error)}", fg="red", err=True)
         sys.exit(1)
+
+
+def command_line() -> str:
+    """The command as typed (shown to a second writer that finds the lock held)."""
+    return " ".join(["kedro", *sys.argv[1:]]) if sys.argv else "kedro"
 
 
 def _chain(error: BaseException) -> list[BaseException]:

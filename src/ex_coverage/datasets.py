@@ -17,9 +17,11 @@ same way on fsspec.
 from __future__ import annotations
 
 import base64
+import errno
 import inspect
 import io
 import os
+import re
 import tempfile
 from copy import deepcopy
 from pathlib import Path, PurePosixPath
@@ -39,14 +41,25 @@ from kedro_datasets.matplotlib import MatplotlibDataset
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
 from kedro_datasets.text import TextDataset
 
-#: Suffix of the temporary files of an atomic save (``.NAME.<random>.partial`` beside ``NAME``).
-PARTIAL_SUFFIX = ".partial"
+#: Temporary names of saves in progress: ``.<target name>.<random>.partial`` beside the target. The
+#: one definition of this project's temporary names; :func:`ex_coverage.lock.remove_partial_files`
+#: removes leftovers matching it (and nothing else) at the start of a writing run.
+PARTIAL_PREFIX, PARTIAL_SUFFIX = ".", ".partial"
+PARTIAL_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.partial$")
+
+
+def is_partial_file(name: str) -> bool:
+    """Whether a file name is one of this project's temporary save names."""
+    return PARTIAL_NAME.match(name) is not None
 
 
 def partial_path(target: Path) -> Path:
-    """A new, empty temporary file beside ``target`` for an atomic save (the folder is created)."""
+    """A new, empty temporary file beside ``target`` for an atomic save (the folder is created); its name
+    matches :data:`PARTIAL_NAME`."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=PARTIAL_SUFFIX)
+    handle, temporary = tempfile.mkstemp(
+        dir=target.parent, prefix=f"{PARTIAL_PREFIX}{target.name}.", suffix=PARTIAL_SUFFIX
+    )
     os.close(handle)
     return Path(temporary)
 
@@ -58,14 +71,24 @@ def replace_atomically(temporary: Path, target: Path) -> None:
     os.replace(temporary, target)
 
 
+def save_failed(target: Path, error: OSError) -> DatasetError:
+    """The error for a local save that failed (disk full, quota, permissions): the previous file is intact."""
+    hint = " (disk full: free some space)" if error.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+    kept = "the previous file is unchanged" if target.exists() else "nothing was written"
+    return DatasetError(f"{target}: could not be saved: {error.strerror or error}{hint}; {kept}. Rerun once fixed.")
+
+
 def write_atomically(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` through a temporary file in the same folder and a rename."""
+    """Write ``payload`` to ``path`` through a temporary file in the same folder and a rename; a failed write
+    leaves the previous file as it was."""
     temporary = partial_path(path)
     try:
         temporary.write_bytes(payload)
         replace_atomically(temporary, path)
-    except BaseException:
+    except BaseException as error:
         temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise save_failed(path, error) from error
         raise
 
 
@@ -113,8 +136,11 @@ class _AtomicLocalSave:
         try:
             parent_save(self, data)
             replace_atomically(temporary, target)
-        except BaseException:
+        except BaseException as error:
             temporary.unlink(missing_ok=True)
+            cause = error if isinstance(error, OSError) else error.__cause__ or error.__context__
+            if isinstance(cause, OSError):
+                raise save_failed(target, cause) from error
             raise
         finally:
             self._atomic_target = None

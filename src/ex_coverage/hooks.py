@@ -7,8 +7,13 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
-from ex_coverage.budget_grid import active_budget_grid, check_budget_reachable, refuse_stale_cells
-from ex_coverage.sweep import active_grid, check_reachable, use_parameters
+from ex_coverage.budget_grid import (
+    active_budget_grid,
+    check_budget_reachable,
+    parse_budget_grid,
+    refuse_stale_cells,
+)
+from ex_coverage.sweep import active_grid, check_reachable, parse_grid, use_parameters
 
 log = logging.getLogger(__name__)
 
@@ -16,18 +21,24 @@ log = logging.getLogger(__name__)
 class SweepHooks:
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        """Point the pipeline registry at this session's parameters (config environment and ``--params``)."""
-        if use_parameters(context.config_loader["parameters"]):
+        """Check every parameter group the code reads, then point the pipeline registry at this session's
+        parameters (config environment and ``--params``)."""
+        parameters = context.config_loader["parameters"]
+        check_parameters(parameters)
+        if use_parameters(parameters):
             from kedro.framework.project import pipelines
 
             pipelines.configure(pipelines._pipelines_module)
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        """Fail before anything trains: grid, reachable coverages, schedule and thresholds are all checked."""
+        """Fail before anything trains: grid, reachable coverages, schedule values and thresholds are all
+        checked, and results this run would read are refused if stale."""
         from ex_coverage.pipelines.data_engineering.nodes import make_training_grid
         from ex_coverage.pipelines.training.nodes import base_probabilities
+        from ex_coverage.science.config import check_label_names, check_schedule
         from ex_coverage.science.metrics import Thresholds
+        from ex_coverage.science.regularizers import REGULARIZERS
 
         parameters = catalog.load("parameters")
         grid, budget = active_grid(), active_budget_grid()
@@ -35,12 +46,17 @@ class SweepHooks:
         check_reachable(grid, base)
         check_budget_reachable(budget, base)
         schedule = catalog.load("dopesheet")
+        source = catalog.get("dopesheet")._describe().get("filepath", "dopesheet")
+        check_schedule(schedule.values, [r.name for r in REGULARIZERS], str(source))
+        check_label_names(parameters["labels"], {r.name: list(r.label_affinities or ()) for r in REGULARIZERS})
         Thresholds.from_params(parameters["reporting"]["thresholds"])
         namespaces = {node.namespace for node in pipeline.nodes}
         cells = namespaces & set(budget.cells)
+        if not cells or namespaces & set(grid.namespaces):  # the budget map reads no sweep results
+            self._refuse_stale_results(
+                grid, parameters, schedule, catalog, pipeline.inputs(), bool(run_params.get("only_missing_outputs"))
+            )
         if run_params.get("only_missing_outputs"):
-            if namespaces & set(grid.namespaces):
-                self._refuse_stale_results(grid, parameters, schedule, catalog)
             refuse_stale_cells(budget, cells, parameters, schedule, catalog)
         if cells:
             log.info(
@@ -61,17 +77,42 @@ class SweepHooks:
             )
 
     @staticmethod
-    def _refuse_stale_results(grid: Any, parameters: dict[str, Any], schedule: Any, catalog: Any) -> None:
-        """--only-missing-outputs keeps existing results: refuse if any was made by another configuration."""
+    def _refuse_stale_results(
+        grid: Any, parameters: dict[str, Any], schedule: Any, catalog: Any, inputs: set[str], only_missing: bool
+    ) -> None:
+        """Refuse results this run would read but not make (all existing ones with --only-missing-outputs)
+        if any was made by another configuration, or a level's scores were made from other run records."""
         from ex_coverage.science.records import check_fresh, current_fingerprints
 
-        records = []
-        for namespace, coverage in grid.namespaces.items():
-            for seed in grid.seeds_at(coverage):
-                name = f"{namespace}.run_record_seed_{seed}"
-                if catalog.exists(name):
-                    records.append(catalog.load(name))
         current = current_fingerprints(
             parameters["training"], parameters["labels"], parameters["grids"], schedule.digest, len(schedule)
         )
+
+        def existing(name: str) -> bool:
+            return (only_missing or name in inputs) and catalog.exists(name)
+
+        records, scores, beside = [], [], []
+        for namespace, coverage in grid.namespaces.items():
+            names = [f"{namespace}.run_record_seed_{s}" for s in grid.seeds_at(coverage)]
+            records += [catalog.load(n) for n in names if existing(n)]
+            if existing(f"{namespace}.run_scores"):
+                scores += catalog.load(f"{namespace}.run_scores").to_dict("records")
+                beside += [catalog.load(n) for n in names if catalog.exists(n)]
         check_fresh(records, current)
+        check_fresh(scores, current, records=beside)
+
+
+def check_parameters(parameters: dict[str, Any]) -> None:
+    """Every parameter group the code reads, each value against its domain (the sweep grid is parsed where used)."""
+    from ex_coverage.science.config import check_grids, check_labels, check_refine, check_reporting, check_training
+    from ex_coverage.science.metrics import Thresholds
+
+    check_training(parameters.get("training"))
+    check_labels(parameters.get("labels"))
+    check_grids(parameters.get("grids"))
+    check_reporting(parameters.get("reporting"), list(Thresholds.__dataclass_fields__))
+    check_refine(parameters.get("refine"))
+    if "sweep" in parameters:
+        parse_grid(parameters["sweep"])
+    if "budget_map" in parameters:
+        parse_budget_grid(parameters["budget_map"])

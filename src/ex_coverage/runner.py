@@ -17,7 +17,7 @@ from kedro.io import MemoryDataset
 from kedro.runner import AbstractRunner, ParallelRunner
 
 from ex_coverage.progress import LevelProgress, is_training_node
-from ex_coverage.science.errors import ExCoverageError
+from ex_coverage.science.errors import ConfigurationError, ExCoverageError
 
 
 class NodeFailedError(ExCoverageError, RuntimeError):
@@ -67,6 +67,30 @@ def _run_node_on_worker(
     return node.name
 
 
+def _security(ca_file: str | None, cert: str | None, key: str | None) -> Any:
+    """A ``distributed.security.Security`` requiring TLS from the three PEM files (also used as the
+    scheduler's and workers' own certificate by a local cluster); None when none is given."""
+    given = {"tls_ca_file": ca_file, "tls_client_cert": cert, "tls_client_key": key}
+    if not any(given.values()):
+        return None
+    missing = [name for name, value in given.items() if not value]
+    if missing:
+        raise ConfigurationError(
+            f"DaskRunner TLS needs tls_ca_file, tls_client_cert and tls_client_key; missing: {', '.join(missing)}"
+        )
+    for name, value in given.items():
+        if "-----BEGIN" not in value and not os.path.isfile(value):
+            raise ConfigurationError(f"DaskRunner runner param {name}={value}: no such file")
+    from distributed.security import Security
+
+    roles = {
+        f"tls_{role}_{part}": given[f"tls_client_{part}"]
+        for role in ("scheduler", "worker")
+        for part in ("cert", "key")
+    }
+    return Security(**given, **roles, require_encryption=True)
+
+
 class DaskRunner(AbstractRunner):
     """Run every node as a Dask task, in dependency order, on an existing or a local cluster.
 
@@ -76,6 +100,12 @@ class DaskRunner(AbstractRunner):
     on every worker (shared storage) unless every dataset is on an object store (``s3://`` …).
     ``training_gpus=1`` asks for a worker resource ``GPU=1`` for each
     training node (start such workers with ``--resources GPU=1``).
+
+    TLS: ``tls_ca_file``, ``tls_client_cert`` and ``tls_client_key`` (paths to PEM files, as for
+    ``distributed.security.Security``) — or ``security``, a ready ``Security`` object — make the client
+    authenticate to the scheduler with a certificate signed by the cluster's CA and encrypt all traffic;
+    a ``LocalCluster`` the runner starts then uses them too (``tls://``), so nothing else can connect.
+    ``security=temporary`` gives a local cluster throw-away credentials (``Security.temporary()``).
     """
 
     def __init__(
@@ -85,12 +115,21 @@ class DaskRunner(AbstractRunner):
         threads_per_worker: int = 1,
         training_gpus: int = 0,
         is_async: bool = False,
+        tls_ca_file: str | None = None,
+        tls_client_cert: str | None = None,
+        tls_client_key: str | None = None,
+        security: Any = None,
     ) -> None:
         super().__init__(is_async=is_async)
         self._address = address
         self._n_workers = int(n_workers) if n_workers is not None else None
         self._threads_per_worker = int(threads_per_worker)
         self._training_gpus = int(training_gpus)
+        if security == "temporary":  # from --runner-params: a local cluster with throw-away certificates
+            from distributed.security import Security
+
+            security = Security.temporary()
+        self._security = security or _security(tls_ca_file, tls_client_cert, tls_client_key)
 
     def _get_executor(self, max_workers: int) -> None:
         return None
@@ -98,15 +137,17 @@ class DaskRunner(AbstractRunner):
     def _client(self) -> tuple[Any, Any]:
         from distributed import Client, LocalCluster
 
+        secure = {"security": self._security} if self._security is not None else {}
         if self._address:
-            return Client(self._address), None
+            return Client(self._address, **secure), None
         cluster = LocalCluster(
             n_workers=self._n_workers or os.cpu_count(),
             threads_per_worker=self._threads_per_worker,
             processes=True,
             dashboard_address=None,
+            **({**secure, "protocol": "tls://"} if secure else {}),
         )
-        return Client(cluster), cluster
+        return Client(cluster, **secure), cluster
 
     @staticmethod
     def _check_file_backed(pipeline: Any, catalog: Any) -> None:

@@ -14,6 +14,7 @@ from functools import partial, update_wrapper
 from pathlib import Path
 from typing import Any
 
+from ex_coverage.science.config import MAX_SEED
 from ex_coverage.science.errors import ExCoverageError
 from ex_coverage.science.labels import CoverageError, solve_multiplier
 from ex_coverage.science.records import coverage_token, level_namespace
@@ -23,6 +24,8 @@ GRID_FILE = "conf/<env>/parameters_sweep.yml"
 REFINEMENT_FILE = "parameters_refinement.yml"
 #: Parameters that shape the pipelines: the sweep grid, its refinement levels and the budget map's grid.
 GRID_KEYS = ("sweep", "refinement", "budget_map")
+#: The keys of ``sweep``.
+SWEEP_KEYS = ("coverages", "seeds")
 
 
 class SweepConfigError(ExCoverageError, ValueError):
@@ -89,6 +92,11 @@ def parse_seeds(seeds: Any, key: str, source: str = GRID_FILE) -> tuple[int, ...
     for i, s in enumerate(seeds):
         if not isinstance(s, numbers.Integral) or isinstance(s, bool) or s < 0:
             raise SweepConfigError(f"{source}: {key}[{i}] = {s!r} is not a non-negative integer")
+        if s > MAX_SEED:
+            raise SweepConfigError(
+                f"{source}: {key}[{i}] = {s!r} is too large: seeds must lie in [0, 2**63 - 1] "
+                "(they are stored as 64-bit integers)"
+            )
         if s in seeds[:i]:
             raise SweepConfigError(f"{source}: {key}[{i}] = {s!r} is duplicated")
     return tuple(int(s) for s in seeds)
@@ -98,6 +106,11 @@ def parse_grid(params: Mapping[str, Any], source: str = GRID_FILE) -> SweepGrid:
     """Validate ``{"coverages": [...], "seeds": [...]}`` and return the grid, coverages sorted."""
     if not isinstance(params, Mapping):
         raise SweepConfigError(f"{source}: 'sweep' must be a mapping with keys 'coverages' and 'seeds'")
+    unknown = sorted(set(params) - set(SWEEP_KEYS), key=str)
+    if unknown:
+        raise SweepConfigError(
+            f"{source}: unknown key(s) {', '.join(f'sweep.{k}' for k in unknown)} (allowed: {', '.join(SWEEP_KEYS)})"
+        )
     coverages = parse_coverages(params.get("coverages"), "sweep.coverages", source)
     return SweepGrid(coverages, parse_seeds(params.get("seeds"), "sweep.seeds", source))
 

@@ -76,14 +76,33 @@ def current_fingerprints(
     )
 
 
-def check_fresh(runs: Iterable[Mapping[str, Any]], current: Callable[[float, int], str]) -> None:
-    """Raise :class:`StaleResultsError` listing every run whose recorded fingerprint is not ``current(coverage, seed)``."""
+def check_fresh(
+    runs: Iterable[Mapping[str, Any]],
+    current: Callable[[float, int], str],
+    records: Iterable[Mapping[str, Any]] | None = None,
+) -> None:
+    """Raise :class:`StaleResultsError` listing every run that is not from the current configuration.
+
+    ``runs`` carry ``coverage``, ``seed`` and ``fingerprint`` (run records, or rows of the per-level
+    score tables). With ``records`` (the run records on disk beside the score tables), a row also counts
+    as stale when no record of its run exists or the record's fingerprint differs from the row's (the
+    table was made from other run records), and so does a record with no row.
+    """
     runs = list(runs)
-    stale = [(r["coverage"], r["seed"]) for r in runs if r["fingerprint"] != current(r["coverage"], r["seed"])]
+    stale = {(r["coverage"], r["seed"]) for r in runs if r["fingerprint"] != current(r["coverage"], r["seed"])}
+    total = {(r["coverage"], r["seed"]) for r in runs}
+    if records is not None:
+        by_run = {(r["coverage"], r["seed"]): r["fingerprint"] for r in records}
+        rows = {(r["coverage"], r["seed"]): r["fingerprint"] for r in runs}
+        total |= by_run.keys()
+        stale |= {run for run, print_ in by_run.items() if print_ != current(*run)}
+        stale |= {run for run in rows.keys() | by_run.keys() if rows.get(run) != by_run.get(run)}
     if stale:
+        stale = sorted(stale)
         raise StaleResultsError(
-            f"{len(stale)} of {len(runs)} runs were trained with a different configuration than the current one "
-            f"(parameters, schedule or project version changed): {', '.join(f'coverage {c:g} seed {s}' for c, s in stale)} "
+            f"{len(stale)} of {len(total)} runs were trained with a different configuration than the current one "
+            f"(parameters, schedule or project version changed), or were scored from other run records: "
+            f"{', '.join(f'coverage {c:g} seed {s}' for c, s in stale)} "
             f"(levels {', '.join(sorted({level_namespace(c) for c, _ in stale}))}). "
             "Refresh them with `kedro run --pipeline sweep` (without --only-missing-outputs)."
         )

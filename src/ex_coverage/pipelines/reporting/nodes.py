@@ -47,17 +47,24 @@ def build_run_table(
     labels: dict[str, Any],
     grids: dict[str, Any],
     schedule: Schedule,
-    *run_scores: pd.DataFrame,
+    *scores_and_records: pd.DataFrame | dict[str, Any],
     refinement_runs: tuple[tuple[float, int], ...] = (),
 ) -> pd.DataFrame:
     """One row per (coverage, seed): solved multiplier, realised coverage, M1–M5 values, pass flags and classes,
     and whether the run was added by refinement (``refinement_runs``, bound from the grid).
 
-    Refuses runs whose recorded configuration fingerprint differs from the current configuration's.
+    ``scores_and_records`` are every level's ``run_scores`` tables and every run record. Refuses runs
+    whose fingerprint differs from the current configuration's, and score tables not made from the
+    run records beside them.
     """
     limits = Thresholds.from_params(thresholds)
-    runs = pd.concat(run_scores, ignore_index=True)
-    check_fresh(runs.to_dict("records"), current_fingerprints(training, labels, grids, schedule.digest, len(schedule)))
+    runs = pd.concat([t for t in scores_and_records if isinstance(t, pd.DataFrame)], ignore_index=True)
+    records = [r for r in scores_and_records if isinstance(r, dict)]
+    check_fresh(
+        runs.to_dict("records"),
+        current_fingerprints(training, labels, grids, schedule.digest, len(schedule)),
+        records=records,
+    )
     flags = pd.DataFrame([passes(row, limits) for row in runs.to_dict("records")], index=runs.index)
     runs = pd.concat([runs, flags], axis=1).sort_values(["coverage", "seed"], ignore_index=True)
     added = set(refinement_runs)

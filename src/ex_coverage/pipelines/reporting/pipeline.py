@@ -66,6 +66,7 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
                     "params:grids",
                     "dopesheet",
                     *(f"{ns}.run_scores" for ns in namespaces),
+                    *(f"{ns}.run_record_seed_{s}" for ns in namespaces for s in grid.seeds),
                 ],
                 "coverage_runs",
                 name="build_run_table",
