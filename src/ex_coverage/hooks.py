@@ -7,6 +7,12 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from ex_coverage.budget_grid import (
+    active_budget_grid,
+    check_budget_reachable,
+    parse_budget_grid,
+    refuse_stale_cells,
+)
 from ex_coverage.pipelines.levels import boundary_name
 from ex_coverage.sweep import active_grid, check_reachable, parse_grid, use_parameters
 
@@ -36,24 +42,40 @@ class SweepHooks:
         from ex_coverage.science.regularizers import REGULARIZERS
 
         parameters = catalog.load("parameters")
-        grid = active_grid()
-        check_reachable(grid, base_probabilities(make_training_grid(parameters["grids"], parameters["labels"])))
+        grid, budget = active_grid(), active_budget_grid()
+        base = base_probabilities(make_training_grid(parameters["grids"], parameters["labels"]))
+        check_reachable(grid, base)
+        check_budget_reachable(budget, base)
         schedule = catalog.load("dopesheet")
         source = catalog.get("dopesheet")._describe().get("filepath", "dopesheet")
         check_schedule(schedule.values, [r.name for r in REGULARIZERS], str(source))
         check_label_names(parameters["labels"], {r.name: list(r.label_affinities or ()) for r in REGULARIZERS})
         Thresholds.from_params(parameters["reporting"]["thresholds"])
-        self._refuse_stale_results(
-            grid, parameters, schedule, catalog, pipeline.inputs(), bool(run_params.get("only_missing_outputs"))
-        )
-        log.info(
-            "Sweep: %d coverage levels × %d seeds%s = %d runs of %d steps",
-            len(grid.coverages),
-            len(grid.seeds),
-            f" + {len(grid.refinement_runs)} refinement runs" if grid.refinement else "",
-            grid.n_runs,
-            len(schedule),
-        )
+        namespaces = {node.namespace for node in pipeline.nodes}
+        cells = namespaces & set(budget.cells)
+        if not cells or namespaces & set(grid.namespaces):  # the budget map reads no sweep results
+            self._refuse_stale_results(
+                grid, parameters, schedule, catalog, pipeline.inputs(), bool(run_params.get("only_missing_outputs"))
+            )
+        if run_params.get("only_missing_outputs"):
+            refuse_stale_cells(budget, cells, parameters, schedule, catalog)
+        if cells:
+            log.info(
+                "Budget map: %d cells × %d seeds = %d runs of %d steps",
+                len(cells),
+                len(budget.seeds),
+                len(cells) * len(budget.seeds),
+                len(schedule),
+            )
+        else:
+            log.info(
+                "Sweep: %d coverage levels × %d seeds%s = %d runs of %d steps",
+                len(grid.coverages),
+                len(grid.seeds),
+                f" + {len(grid.refinement_runs)} refinement runs" if grid.refinement else "",
+                grid.n_runs,
+                len(schedule),
+            )
 
     @hook_impl
     def after_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
@@ -133,3 +155,5 @@ def check_parameters(parameters: dict[str, Any]) -> None:
     check_refine(parameters.get("refine"))
     if "sweep" in parameters:
         parse_grid(parameters["sweep"])
+    if "budget_map" in parameters:
+        parse_budget_grid(parameters["budget_map"])

@@ -18,11 +18,13 @@ from typing import Any
 from ex_coverage.science.config import MAX_SEED
 from ex_coverage.science.errors import ExCoverageError
 from ex_coverage.science.labels import CoverageError, solve_multiplier
-from ex_coverage.science.records import level_namespace
+from ex_coverage.science.records import coverage_token, level_namespace
 
 GRID_FILE = "conf/<env>/parameters_sweep.yml"
 #: Levels added by `kedro refine` (SPEC §9a), one file per config environment, read with the grid.
 REFINEMENT_FILE = "parameters_refinement.yml"
+#: Parameters that shape the pipelines: the sweep grid, its refinement levels and the budget map's grid.
+GRID_KEYS = ("sweep", "refinement", "budget_map")
 #: The keys of ``sweep``.
 SWEEP_KEYS = ("coverages", "seeds")
 
@@ -68,6 +70,39 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def parse_coverages(coverages: Any, key: str, source: str = GRID_FILE) -> tuple[float, ...]:
+    """Validate a non-empty list of distinct coverages in [0, 1) found at ``key``; return them sorted."""
+    if not isinstance(coverages, (list, tuple)) or not coverages:
+        raise SweepConfigError(f"{source}: {key} must be a non-empty list of numbers, got {coverages!r}")
+    for i, c in enumerate(coverages):
+        if not _is_number(c):
+            raise SweepConfigError(f"{source}: {key}[{i}] = {c!r} is not a number")
+        if not 0.0 <= float(c) < 1.0:
+            raise SweepConfigError(f"{source}: {key}[{i}] = {c!r} is outside [0, 1)")
+    names = [coverage_token(c) for c in coverages]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise SweepConfigError(f"{source}: {key}[{i}] = {coverages[i]!r} is duplicated")
+    return tuple(sorted(float(c) for c in coverages))
+
+
+def parse_seeds(seeds: Any, key: str, source: str = GRID_FILE) -> tuple[int, ...]:
+    """Validate a non-empty list of distinct non-negative integer seeds found at ``key``."""
+    if not isinstance(seeds, (list, tuple)) or not seeds:
+        raise SweepConfigError(f"{source}: {key} must be a non-empty list of integers, got {seeds!r}")
+    for i, s in enumerate(seeds):
+        if not isinstance(s, numbers.Integral) or isinstance(s, bool) or s < 0:
+            raise SweepConfigError(f"{source}: {key}[{i}] = {s!r} is not a non-negative integer")
+        if s > MAX_SEED:
+            raise SweepConfigError(
+                f"{source}: {key}[{i}] = {s!r} is too large: seeds must lie in [0, 2**63 - 1] "
+                "(they are stored as 64-bit integers)"
+            )
+        if s in seeds[:i]:
+            raise SweepConfigError(f"{source}: {key}[{i}] = {s!r} is duplicated")
+    return tuple(int(s) for s in seeds)
+
+
 def parse_grid(params: Mapping[str, Any], source: str = GRID_FILE) -> SweepGrid:
     """Validate ``{"coverages": [...], "seeds": [...]}`` and return the grid, coverages sorted."""
     if not isinstance(params, Mapping):
@@ -77,31 +112,8 @@ def parse_grid(params: Mapping[str, Any], source: str = GRID_FILE) -> SweepGrid:
         raise SweepConfigError(
             f"{source}: unknown key(s) {', '.join(f'sweep.{k}' for k in unknown)} (allowed: {', '.join(SWEEP_KEYS)})"
         )
-    coverages, seeds = params.get("coverages"), params.get("seeds")
-    if not isinstance(coverages, (list, tuple)) or not coverages:
-        raise SweepConfigError(f"{source}: sweep.coverages must be a non-empty list of numbers, got {coverages!r}")
-    for i, c in enumerate(coverages):
-        if not _is_number(c):
-            raise SweepConfigError(f"{source}: sweep.coverages[{i}] = {c!r} is not a number")
-        if not 0.0 <= float(c) < 1.0:
-            raise SweepConfigError(f"{source}: sweep.coverages[{i}] = {c!r} is outside [0, 1)")
-    names = [level_namespace(c) for c in coverages]
-    for i, name in enumerate(names):
-        if name in names[:i]:
-            raise SweepConfigError(f"{source}: sweep.coverages[{i}] = {coverages[i]!r} is duplicated")
-    if not isinstance(seeds, (list, tuple)) or not seeds:
-        raise SweepConfigError(f"{source}: sweep.seeds must be a non-empty list of integers, got {seeds!r}")
-    for i, s in enumerate(seeds):
-        if not isinstance(s, numbers.Integral) or isinstance(s, bool) or s < 0:
-            raise SweepConfigError(f"{source}: sweep.seeds[{i}] = {s!r} is not a non-negative integer")
-        if s > MAX_SEED:
-            raise SweepConfigError(
-                f"{source}: sweep.seeds[{i}] = {s!r} is too large: seeds must lie in [0, 2**63 - 1] "
-                "(they are stored as 64-bit integers)"
-            )
-        if s in seeds[:i]:
-            raise SweepConfigError(f"{source}: sweep.seeds[{i}] = {s!r} is duplicated")
-    return SweepGrid(tuple(sorted(float(c) for c in coverages)), tuple(int(s) for s in seeds))
+    coverages = parse_coverages(params.get("coverages"), "sweep.coverages", source)
+    return SweepGrid(coverages, parse_seeds(params.get("seeds"), "sweep.seeds", source))
 
 
 def parse_refinement(params: Any, grid: SweepGrid, source: str = f"conf/<env>/{REFINEMENT_FILE}") -> SweepGrid:
@@ -188,14 +200,14 @@ def use_parameters(parameters: Mapping[str, Any]) -> bool:
     """
     global _active_parameters
     changed = _active_parameters is not None and any(
-        _active_parameters.get(key) != parameters.get(key) for key in ("sweep", "refinement")
+        _active_parameters.get(key) != parameters.get(key) for key in GRID_KEYS
     )
     _active_parameters = dict(parameters)
     return changed
 
 
-def active_grid() -> SweepGrid:
-    """The grid of the active session, or — outside a session — of ``KEDRO_ENV`` (default ``local``)."""
+def active_parameters() -> Mapping[str, Any]:
+    """The parameters of the active session, or — outside a session — of ``KEDRO_ENV`` (default ``local``)."""
     parameters = _active_parameters
     if parameters is None:
         from kedro.framework.project import settings
@@ -206,6 +218,12 @@ def active_grid() -> SweepGrid:
             **settings.CONFIG_LOADER_ARGS,
         )
         parameters = loader["parameters"]
+    return parameters
+
+
+def active_grid() -> SweepGrid:
+    """The sweep grid of the active session, or — outside a session — of ``KEDRO_ENV`` (default ``local``)."""
+    parameters = active_parameters()
     if "sweep" not in parameters:
         raise SweepConfigError(f"{GRID_FILE}: no 'sweep' key (expected sweep.coverages and sweep.seeds)")
     return parse_refinement(parameters.get("refinement"), parse_grid(parameters["sweep"]))

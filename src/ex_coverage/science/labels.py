@@ -35,9 +35,22 @@ def base_label_probabilities(rgb: NDArray, labels: LabelSpec) -> dict[str, NDArr
     return out
 
 
-def label_probabilities(base: Mapping[str, NDArray], multiplier: float) -> dict[str, NDArray[np.float64]]:
-    """Scale every label's base probability by ``multiplier`` and clip at 1."""
-    return {name: np.minimum(1.0, multiplier * np.asarray(p, dtype=np.float64)) for name, p in base.items()}
+def label_probabilities(
+    base: Mapping[str, NDArray], multiplier: float | Mapping[str, float]
+) -> dict[str, NDArray[np.float64]]:
+    """Scale each label's base probability by its multiplier and clip at 1.
+
+    ``multiplier`` is one number for every label (the sweep) or a mapping ``label -> multiplier``
+    naming every label (the budget map, SPEC §9b).
+    """
+    if not isinstance(multiplier, Mapping):
+        multiplier = dict.fromkeys(base, multiplier)
+    missing = sorted(set(base) - set(multiplier))
+    if missing:
+        raise CoverageError(f"no multiplier for labels {missing} (multipliers given for {sorted(multiplier)})")
+    return {
+        name: np.minimum(1.0, float(multiplier[name]) * np.asarray(p, dtype=np.float64)) for name, p in base.items()
+    }
 
 
 def any_label_probability(probabilities: Mapping[str, NDArray]) -> NDArray[np.float64]:
@@ -48,8 +61,9 @@ def any_label_probability(probabilities: Mapping[str, NDArray]) -> NDArray[np.fl
     return 1.0 - none
 
 
-def coverage_at(base: Mapping[str, NDArray], multiplier: float) -> float:
-    """C(m): the expected fraction of uniformly drawn grid colours carrying at least one label."""
+def coverage_at(base: Mapping[str, NDArray], multiplier: float | Mapping[str, float]) -> float:
+    """C(m): the expected fraction of uniformly drawn grid colours carrying at least one label
+    (``multiplier`` one number, or one per label as in :func:`label_probabilities`)."""
     return float(any_label_probability(label_probabilities(base, multiplier)).mean())
 
 
@@ -77,7 +91,11 @@ class LabelMultiplier:
 
 
 def solve_multiplier(target: float, base: Mapping[str, NDArray]) -> LabelMultiplier:
-    """Find m with C(m) = target by bisection. ``target = 0`` gives m = 0, the no-label control."""
+    """Find m with C(m) = target by bisection. ``target = 0`` gives m = 0, the no-label control.
+
+    C(m) is the coverage of the labels in ``base``: pass one label (``{"red": base["red"]}``) for
+    that label's own coverage, the mean of its probability (see :func:`solve_label_multipliers`).
+    """
     if not 0.0 <= target < 1.0:
         raise CoverageError(f"coverage {target!r} is outside [0, 1)")
     if target == 0.0:
@@ -95,3 +113,18 @@ def solve_multiplier(target: float, base: Mapping[str, NDArray]) -> LabelMultipl
         else:
             high = mid
     return LabelMultiplier(target, high, coverage_at(base, high), high > saturation_multiplier(base))
+
+
+def solve_label_multipliers(targets: Mapping[str, float], base: Mapping[str, NDArray]) -> dict[str, LabelMultiplier]:
+    """Per label, the multiplier whose label-only coverage (the mean of that label's probability over the
+    grid) is ``targets[label]`` (SPEC §9b): :func:`solve_multiplier` on that label alone."""
+    unknown = sorted(set(targets) - set(base))
+    if unknown:
+        raise CoverageError(f"unknown labels {unknown} (labels: {sorted(base)})")
+    solutions = {}
+    for name, target in targets.items():
+        try:
+            solutions[name] = solve_multiplier(target, {name: base[name]})
+        except CoverageError as error:
+            raise CoverageError(f"{name}-only {error}") from None
+    return solutions

@@ -16,11 +16,15 @@ from ex_coverage.science.architecture import LAYERS
 from ex_coverage.science.errors import StaleResultsError
 
 
+def coverage_token(coverage: float) -> str:
+    """``0p0015`` for 0.0015, ``0`` for 0: a coverage as it appears in namespace and folder names."""
+    return np.format_float_positional(float(coverage), trim="-").replace(".", "p")
+
+
 def level_namespace(coverage: float) -> str:
     """``coverage_0p0015`` for 0.0015, ``coverage_0`` for 0: the name a coverage level's results are filed under
     (its Kedro namespace)."""
-    text = np.format_float_positional(float(coverage), trim="-")
-    return "coverage_" + text.replace(".", "p")
+    return "coverage_" + coverage_token(coverage)
 
 
 def run_configuration(
@@ -31,9 +35,13 @@ def run_configuration(
     grids: Mapping[str, Any],
     schedule_digest: str,
     schedule_length: int,
+    label_coverages: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Everything that determines a run's result, as plain JSON-able values."""
-    return {
+    """Everything that determines a run's result, as plain JSON-able values.
+
+    ``label_coverages`` (budget-map runs, SPEC §9b): each label's own target coverage; absent for sweep runs.
+    """
+    configuration = {
         "coverage": float(coverage),
         "seed": int(seed),
         "model": {"layers": [list(layer) for layer in LAYERS], "bottleneck": "l2-normalise"},
@@ -45,6 +53,9 @@ def run_configuration(
         "schedule_length": int(schedule_length),
         "project_version": __version__,
     }
+    if label_coverages is not None:
+        configuration["label_coverages"] = {name: float(c) for name, c in label_coverages.items()}
+    return configuration
 
 
 def fingerprint(configuration: Mapping[str, Any]) -> str:

@@ -36,7 +36,8 @@ def solve_label_multiplier(
     training_grid: pd.DataFrame, schedule: Schedule, training: dict[str, Any], *, coverage: float
 ) -> dict[str, Any]:
     """Solve C(m) = coverage for the label multiplier m (SPEC §7); also the labelled samples a run expects."""
-    solution = solve_multiplier(coverage, base_probabilities(training_grid))
+    base = base_probabilities(training_grid)
+    solution = solve_multiplier(coverage, base)
     if solution.saturated:
         log.warning(
             "coverage %g needs multiplier %.3g: some label is certain on its best colour; run flagged",
@@ -44,7 +45,19 @@ def solve_label_multiplier(
             solution.multiplier,
         )
     drawn = len(schedule) * int(training["batch_size"])
-    return {**solution.to_dict(), "expected_labelled_samples": solution.expected_coverage * drawn}
+    return {
+        **solution.to_dict(),
+        "multipliers": dict.fromkeys(base, solution.multiplier),
+        "expected_labelled_samples": solution.expected_coverage * drawn,
+    }
+
+
+def describe_level(label_multiplier: dict[str, Any]) -> str:
+    """``coverage 0.002`` for a sweep level, ``red coverage 0.001, vibrant coverage 0.0005`` for a budget cell."""
+    label_coverages = label_multiplier.get("label_coverages")
+    if label_coverages:
+        return ", ".join(f"{name} coverage {c:g}" for name, c in label_coverages.items())
+    return f"coverage {label_multiplier['target_coverage']:g}"
 
 
 def train_level(
@@ -58,11 +71,15 @@ def train_level(
     *,
     seeds: Sequence[int],
 ) -> dict[str, Any]:
-    """Train one model per seed at this level; return each seed's model, history and run record."""
+    """Train one model per seed at this level; return each seed's model, history and run record.
+
+    ``label_multiplier["multipliers"]`` gives each label's multiplier (one value for all in the sweep).
+    """
     from ex_coverage.science.training import TrainingConfig, train_ensemble
 
     coverage = label_multiplier["target_coverage"]
-    probabilities = label_probabilities(base_probabilities(training_grid), label_multiplier["multiplier"])
+    multipliers = label_multiplier.get("multipliers", label_multiplier["multiplier"])
+    probabilities = label_probabilities(base_probabilities(training_grid), multipliers)
     label_names = list(probabilities)
     try:
         results = train_ensemble(
@@ -76,7 +93,7 @@ def train_level(
             TrainingConfig.from_params(training),
         )
     except TrainingDiverged as error:
-        raise TrainingDiverged(f"coverage {coverage:g}: {error}") from error
+        raise TrainingDiverged(f"{describe_level(label_multiplier)}: {error}") from error
     outputs: dict[str, Any] = {}
     for result in results:
         outputs[f"model_seed_{result.seed}"] = result.state_dict
@@ -86,11 +103,20 @@ def train_level(
         outputs[f"run_record_seed_{result.seed}"] = run_record(
             result,
             label_multiplier,
-            run_configuration(coverage, result.seed, training, labels, grids, schedule.digest, len(schedule)),
+            run_configuration(
+                coverage,
+                result.seed,
+                training,
+                labels,
+                grids,
+                schedule.digest,
+                len(schedule),
+                label_multiplier.get("label_coverages"),
+            ),
         )
     log.info(
-        "coverage %g: trained %d seeds in %.1f s (realised coverage %s)",
-        coverage,
+        "%s: trained %d seeds in %.1f s (realised coverage %s)",
+        describe_level(label_multiplier),
         len(results),
         sum(r.wall_time_s for r in results),
         ", ".join(f"{outputs[f'run_record_seed_{r.seed}']['realised_coverage']:.5f}" for r in results),
@@ -110,6 +136,8 @@ def run_record(result: Any, label_multiplier: dict[str, Any], configuration: dic
         "coverage": label_multiplier["target_coverage"],
         "seed": result.seed,
         "multiplier": label_multiplier["multiplier"],
+        "multipliers": label_multiplier.get("multipliers"),
+        **({"label_coverages": label_multiplier["label_coverages"]} if "label_coverages" in label_multiplier else {}),
         "expected_coverage": label_multiplier["expected_coverage"],
         "saturated_labels": label_multiplier["saturated"],
         "label_counts": counts,

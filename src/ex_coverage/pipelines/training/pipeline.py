@@ -31,6 +31,17 @@ def per_seed(name: str, seeds) -> dict[str, str]:
 
 def level_pipeline(coverage: float, seeds) -> Pipeline:
     """Template: solve the label multiplier, train all seeds, score them — namespace-free names."""
+    solve = Node(
+        bind(solve_label_multiplier, coverage=coverage),
+        ["training_grid", "schedule", "params:training"],
+        "label_multiplier",
+        name="solve_label_multiplier",
+    )
+    return Pipeline([solve]) + train_and_score_pipeline(seeds)
+
+
+def train_and_score_pipeline(seeds) -> Pipeline:
+    """Template: train all seeds with the namespace's ``label_multiplier``, score them (also used by the budget map)."""
     training_outputs = per_seed("model", seeds) | per_seed("history", seeds) | per_seed("run_record", seeds)
     score_outputs = (
         per_seed("latents", seeds)
@@ -40,12 +51,6 @@ def level_pipeline(coverage: float, seeds) -> Pipeline:
     )
     return Pipeline(
         [
-            Node(
-                bind(solve_label_multiplier, coverage=coverage),
-                ["training_grid", "schedule", "params:training"],
-                "label_multiplier",
-                name="solve_label_multiplier",
-            ),
             Node(
                 bind(train_level, seeds=tuple(seeds)),
                 [

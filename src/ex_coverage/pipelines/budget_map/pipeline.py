@@ -1,0 +1,82 @@
+"""The budget map: a training template per (red coverage, vibrant coverage) cell, then the map-wide tables,
+heat maps and report."""
+
+from __future__ import annotations
+
+from itertools import chain
+
+from kedro.pipeline import Node, Pipeline
+
+from ex_coverage.pipelines.levels import boundary_name, crossing
+from ex_coverage.pipelines.training.pipeline import SHARED_INPUTS, SHARED_PARAMETERS, train_and_score_pipeline
+from ex_coverage.science.budget import BudgetGrid
+from ex_coverage.sweep import bind
+
+from .nodes import (
+    analyse_budget_map,
+    build_budget_runs,
+    plot_budget_heat_maps,
+    solve_cell_multipliers,
+    summarise_budget_map,
+    write_budget_report,
+)
+
+#: What the map-wide nodes read from each cell (everything else stays inside the cell's namespace).
+CELL_OUTPUTS = ("label_multiplier", "run_scores")
+
+
+def cell_pipeline(red_coverage: float, vibrant_coverage: float, seeds) -> Pipeline:
+    """Template: solve the cell's two label multipliers, then train and score every seed as a sweep level does."""
+    solve = Node(
+        bind(solve_cell_multipliers, red_coverage=red_coverage, vibrant_coverage=vibrant_coverage),
+        "training_grid",
+        "label_multiplier",
+        name="solve_label_multipliers",
+    )
+    return Pipeline([solve]) + train_and_score_pipeline(seeds)
+
+
+def create_pipeline(grid: BudgetGrid) -> Pipeline:
+    """One namespaced copy of the cell template per cell, then the map built from every cell's scores."""
+    cells = sum(
+        (
+            Pipeline(
+                cell_pipeline(red, vibrant, grid.seeds),
+                namespace=namespace,
+                inputs=SHARED_INPUTS,
+                parameters=SHARED_PARAMETERS,
+                outputs=crossing(namespace, CELL_OUTPUTS),
+            )
+            for namespace, (red, vibrant) in grid.cells.items()
+        ),
+        Pipeline([]),
+    )
+    map_wide = Pipeline(
+        [
+            Node(
+                build_budget_runs,
+                [
+                    "params:reporting.thresholds",
+                    "params:training",
+                    "params:labels",
+                    "params:grids",
+                    "dopesheet",
+                    *chain.from_iterable((boundary_name(ns, name) for name in CELL_OUTPUTS) for ns in grid.cells),
+                ],
+                "budget_runs",
+                name="build_budget_runs",
+            ),
+            Node(
+                summarise_budget_map,
+                ["budget_runs", "dopesheet", "params:training"],
+                "budget_map",
+                name="summarise_budget_map",
+            ),
+            Node(analyse_budget_map, ["budget_map", "params:reporting"], "budget_binding", name="analyse_budget_map"),
+            Node(plot_budget_heat_maps, ["budget_map", "budget_binding"], "budget_map_figure", name="plot_budget_map"),
+            Node(
+                write_budget_report, ["budget_map", "budget_binding"], "budget_map_report", name="write_budget_report"
+            ),
+        ]
+    )
+    return cells + map_wide
