@@ -85,7 +85,8 @@ def test_the_tiny_sweep_writes_and_reads_through_memory_urls(remote_sweep):
 
     thresholds = catalog.load("params:reporting")["thresholds"]
     summary, critical = catalog.load("coverage_summary"), catalog.load("critical_coverage")
-    assert catalog.load("report") == write_report(summary, critical, thresholds, runs)
+    tables = [catalog.load(name) for name in ("named_colour_deltas", "ed80_fits", "threshold_sensitivity")]
+    assert catalog.load("report") == write_report(summary, critical, thresholds, runs, *tables)
 
 
 def test_dask_workers_need_the_shared_project_folder_only_for_local_files(tmp_path, monkeypatch):
