@@ -10,6 +10,7 @@ import pytest
 from ex_coverage.hooks import check_parameters
 from ex_coverage.science.config import check_schedule
 from ex_coverage.science.errors import ConfigurationError
+from ex_coverage.science.schedule import read_schedule_csv
 from ex_coverage.sweep import SweepConfigError
 from tests.conftest import ROOT
 
@@ -28,6 +29,14 @@ def base_parameters(env: str = "local") -> dict:
 def test_the_shipped_configurations_are_valid():
     for env in ("local", "test", "large"):
         check_parameters(base_parameters(env))
+
+
+@pytest.mark.parametrize("name", ["dopesheet.csv", "dopesheet_short.csv"])
+def test_the_shipped_schedules_are_valid(name):
+    """The seed's dopesheet has columns for regularizers this experiment does not use: read, not refused."""
+    path = ROOT / "data" / "01_raw" / name
+    schedule = read_schedule_csv(path)
+    check_schedule(schedule.values, REGULARIZERS, str(path))
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,8 @@ THRESHOLD_RANGES = {
     "mse_max_max": (0.0, math.inf),
     "suppression_r2_min": (-math.inf, 1.0),
 }
+#: Schedule columns of the seed's regularizers that this experiment does not use (SPEC §5): read, not applied.
+UNUSED_PROPERTIES = ("reg-anti-anchor", "reg-unit")
 #: The schedule column of the learning rate, and its value where the schedule has none (see training).
 LEARNING_RATE = "lr"
 
@@ -177,9 +179,10 @@ def check_refine(refine: Any, source: str = REFINE_FILE) -> None:
 
 
 def check_schedule(values: Mapping[str, np.ndarray], regularizers: Sequence[str], source: str = "dopesheet") -> None:
-    """The schedule's per-step values (after interpolation): only known properties (``lr`` and the
-    regularizer weights), the learning rate > 0 and every weight ≥ 0 at every step."""
-    known = (LEARNING_RATE, *regularizers)
+    """The schedule's per-step values (after interpolation): only known properties (``lr``, the regularizer
+    weights, and the seed's columns for regularizers this experiment does not use), the learning rate > 0 and
+    every weight ≥ 0 at every step."""
+    known = (LEARNING_RATE, *regularizers, *UNUSED_PROPERTIES)
     unknown = [name for name in values if name not in known]
     if unknown:
         raise ConfigurationError(
