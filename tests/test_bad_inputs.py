@@ -125,7 +125,8 @@ def test_bad_grid(finished, sweep, message):
         ),
         (
             GOOD_SCHEDULE.replace("reg-planar", "reg-planer"),
-            f"{SCHEDULE}: unknown column(s) 'reg-planer' (known properties: lr, reg-anchor, reg-separate, reg-planar)",
+            f"{SCHEDULE}: unknown column(s) 'reg-planer' (known properties: lr, reg-anchor, reg-separate, reg-planar, "
+            "reg-anti-anchor, reg-unit)",
         ),
     ],
     ids=[
