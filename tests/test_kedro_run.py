@@ -104,7 +104,7 @@ def test_run_table_and_report(tiny_sweep, catalog):
     assert set(critical["by_criterion"]) == {"structured", "controllable", "effective"}
     report = (tiny_sweep / "data/08_reporting/report.md").read_text()
     assert "## Answer" in report and "## Conclusion" in report
-    assert "### Structure and control" in report and "## M5: suppressing the red direction" in report
+    assert "\n## Structure and control" in report and "## M5: suppressing the red direction" in report
     for name in ("structured", "controllable", "effective"):
         assert f"| {name} |" in report
     for figure in (

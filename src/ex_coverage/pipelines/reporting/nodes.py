@@ -398,7 +398,7 @@ well-structured latent space?*
 c\\* is the lowest level of the grid's working window, the longest run of consecutive levels whose pass rate is
 ≥ {critical["min_pass_rate"]:g} (SPEC §9).
 {extra}
-### Structure and control
+## Structure and control
 
 {structure_and_control(critical, coverage_runs)}
 
