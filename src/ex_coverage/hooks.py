@@ -90,8 +90,6 @@ class SweepHooks:
     def _summary(pipeline: Any, catalog: Any) -> str:
         from pathlib import Path
 
-        import pandas as pd
-
         from ex_coverage.datasets import AtomicFigureDataset
         from ex_coverage.summary import sweep_summary
 
@@ -107,14 +105,13 @@ class SweepHooks:
         ]
         levels = [name for name in outputs if name.endswith("_figure") and "." in name]
         report = path("report")
-        ed80_file = report.parent / "ed80.csv"  # written by the ED80 estimate where that pipeline exists
         return sweep_summary(
             catalog.load("critical_coverage"),
             catalog.load("coverage_runs"),
             report,
             figures,
             level_pages=path(levels[0]).parent if levels else None,
-            ed80=pd.read_csv(ed80_file) if ed80_file.exists() else None,
+            ed80=catalog.load("ed80") if catalog.exists("ed80") else None,
         )
 
     @staticmethod

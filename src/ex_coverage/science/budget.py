@@ -20,7 +20,7 @@ from ex_coverage.science import metrics
 from ex_coverage.science.errors import StaleResultsError
 from ex_coverage.science.labels import coverage_at, solve_label_multipliers
 from ex_coverage.science.metrics import Thresholds, passes, wilson_interval
-from ex_coverage.science.records import coverage_token, fingerprint, run_configuration
+from ex_coverage.science.records import coverage_token, current_fingerprints
 
 #: The two labels the map varies, in (row, column) order of its heat maps' axes (red up, vibrant across).
 LABELS = ("red", "vibrant")
@@ -138,9 +138,8 @@ def current_cell_fingerprints(
 ) -> Callable[[Mapping[str, float], float, int], str]:
     """``(label coverages, any-label coverage, seed) -> fingerprint`` of a budget-map run under the current
     configuration."""
-    return lambda label_coverages, coverage, seed: fingerprint(
-        run_configuration(coverage, seed, training, labels, grids, schedule_digest, schedule_length, label_coverages)
-    )
+    current = current_fingerprints(training, labels, grids, schedule_digest, schedule_length)
+    return lambda label_coverages, coverage, seed: current(coverage, seed, label_coverages)
 
 
 def check_cells_fresh(runs: pd.DataFrame, current: Callable[[Mapping[str, float], float, int], str]) -> None:

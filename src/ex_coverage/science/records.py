@@ -70,9 +70,10 @@ def current_fingerprints(
     schedule_digest: str,
     schedule_length: int,
 ) -> Callable[[float, int], str]:
-    """``(coverage, seed) -> fingerprint`` under the current configuration."""
-    return lambda coverage, seed: fingerprint(
-        run_configuration(coverage, seed, training, labels, grids, schedule_digest, schedule_length)
+    """``(coverage, seed[, label_coverages]) -> fingerprint`` under the current configuration (label coverages
+    for budget-map runs)."""
+    return lambda coverage, seed, label_coverages=None: fingerprint(
+        run_configuration(coverage, seed, training, labels, grids, schedule_digest, schedule_length, label_coverages)
     )
 
 
