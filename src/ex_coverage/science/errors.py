@@ -16,7 +16,15 @@ class ConfigurationError(ExCoverageError, ValueError):
 
 
 class TrainingDiverged(ExCoverageError, RuntimeError):
-    """A loss term became non-finite; the message names the term, the step and the seed."""
+    """A loss term became non-finite; the message names the term, the step and the seed.
+
+    ``member`` is the ensemble member that diverged (None when unknown), so that a caller training several
+    levels together can name the level.
+    """
+
+    def __init__(self, message: str, member: int | None = None) -> None:
+        super().__init__(message)
+        self.member = member
 
 
 class StaleResultsError(ExCoverageError, RuntimeError):

@@ -61,9 +61,17 @@ def label_affinity(labels: Mapping[str, Tensor], affinities: Mapping[str, float]
     return torch.clamp(total, 0.0, 1.0)
 
 
-def selective_mean(per_sample: Tensor, affinity: Tensor) -> Tensor:
-    """``Σ α_i l_i / (Σ α_i + 1e-8)`` over the batch (last) axis: 0 when no sample is labelled."""
-    return (affinity * per_sample).sum(dim=-1) / (affinity.sum(dim=-1) + 1e-8)
+def affinity_total(affinity: Tensor) -> Tensor:
+    """``Σ α_i + 1e-8`` over the batch (last) axis: the denominator of :func:`selective_mean`."""
+    return affinity.sum(dim=-1) + 1e-8
+
+
+def selective_mean(per_sample: Tensor, affinity: Tensor, total: Tensor | None = None) -> Tensor:
+    """``Σ α_i l_i / (Σ α_i + 1e-8)`` over the batch (last) axis: 0 when no sample is labelled.
+
+    ``total`` is :func:`affinity_total` of ``affinity`` when already known (training draws every label up front).
+    """
+    return (affinity * per_sample).sum(dim=-1) / (affinity_total(affinity) if total is None else total)
 
 
 @dataclass(frozen=True)
@@ -75,10 +83,17 @@ class Regularizer:
     label_affinities: Mapping[str, float] | None = field(default=None)
 
     def __call__(self, z: Tensor, labels: Mapping[str, Tensor]) -> Tensor:
-        losses = self.per_sample(z)
-        if self.label_affinities is None:
+        return self.reduce(self.per_sample(z), self.affinity(labels))
+
+    def affinity(self, labels: Mapping[str, Tensor]) -> Tensor | None:
+        """Each sample's ``α`` (None for an unlabelled regularizer, which sees every sample alike)."""
+        return None if self.label_affinities is None else label_affinity(labels, self.label_affinities)
+
+    def reduce(self, losses: Tensor, affinity: Tensor | None, total: Tensor | None = None) -> Tensor:
+        """The batch's loss from per-sample ``losses``: their mean, or their selective mean under ``affinity``."""
+        if affinity is None:
             return losses.mean(dim=-1)
-        return selective_mean(losses, label_affinity(labels, self.label_affinities))
+        return selective_mean(losses, affinity, total)
 
 
 #: The experiment's regularizers; their names are the schedule's weight columns.

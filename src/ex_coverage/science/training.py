@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from ex_coverage.science.errors import TrainingDiverged
 from ex_coverage.science.model import AutoencoderEnsemble, torch_threads
-from ex_coverage.science.regularizers import REGULARIZERS, Regularizer
+from ex_coverage.science.regularizers import REGULARIZERS, Regularizer, affinity_total
 from ex_coverage.science.schedule import Schedule
 
 log = logging.getLogger(__name__)
@@ -94,8 +94,9 @@ def labelled_steps(schedule: Schedule, regularizers: Sequence[Regularizer] = REG
 class EnsembleTrainingModule(nn.Module):
     """An :class:`AutoencoderEnsemble` with its pre-drawn batches; ``forward(step)`` is each member's loss at ``step``.
 
-    Everything a step reads (batches, labels, validation set) is a buffer, so Fabric moves it to the
-    device with the weights; the history of every loss term stays on the CPU.
+    Members are independent runs: each has its own seed and drawn labels (members may come from different
+    coverage levels). Everything a step reads (batches, label affinities, validation set) is a buffer, so
+    Fabric moves it to the device with the weights; the history of every loss term stays on the CPU.
     """
 
     def __init__(
@@ -117,11 +118,16 @@ class EnsembleTrainingModule(nn.Module):
         n_steps = len(schedule)
         # Step-major layouts so that each step reads one contiguous slice.
         self.register_buffer("batch_x", torch.stack([colours[d.indices] for d in drawn], dim=1), persistent=False)
-        self.register_buffer(
-            "batch_labels",
-            torch.stack([d.labels for d in drawn], dim=1).permute(0, 3, 1, 2).contiguous(),
-            persistent=False,
-        )
+        # Labels are drawn up front, so each labelled regularizer's per-sample affinity α and its batch total
+        # are too: (steps, members, batch) and (steps, members).
+        labels = torch.stack([d.labels for d in drawn], dim=1)
+        by_name = {name: labels[..., k] for k, name in enumerate(self.label_names)}
+        for k, reg in enumerate(self.regularizers):
+            affinity = reg.affinity(by_name)
+            self.register_buffer(f"affinity_{k}", affinity, persistent=False)
+            self.register_buffer(
+                f"affinity_total_{k}", None if affinity is None else affinity_total(affinity), persistent=False
+            )
         self.register_buffer(
             "validation_x", validation_colours.expand(len(seeds), -1, -1).contiguous(), persistent=False
         )
@@ -145,7 +151,6 @@ class EnsembleTrainingModule(nn.Module):
         """Each member's total loss at ``step``; records every term in the history."""
         x = self.batch_x[step]
         y, z = self.ensemble(x)
-        labels = self._labels(self.batch_labels[step])
         recon = ((y - x) ** 2).mean(dim=(1, 2))
         total, terms = recon, [recon]
         for k, reg in enumerate(self.regularizers):
@@ -153,7 +158,10 @@ class EnsembleTrainingModule(nn.Module):
             if weight == 0:
                 terms.append(self.not_computed)
                 continue
-            term = reg(z, labels)
+            affinity, affinity_sum = getattr(self, f"affinity_{k}"), getattr(self, f"affinity_total_{k}")
+            if affinity is not None:
+                affinity, affinity_sum = affinity[step], affinity_sum[step]
+            term = reg.reduce(reg.per_sample(z), affinity, affinity_sum)
             terms.append(term)
             total = total + weight * term
         record = torch.stack([total, *terms], dim=-1).detach()
@@ -173,7 +181,8 @@ class EnsembleTrainingModule(nn.Module):
                 member = int(bad.nonzero()[0, 0])
                 raise TrainingDiverged(
                     f"loss term {name!r} became {record[member, column].item()} at step {step} "
-                    f"(seed {self.seeds[member]}, learning rate {self.learning_rates[step]:.3g})"
+                    f"(seed {self.seeds[member]}, learning rate {self.learning_rates[step]:.3g})",
+                    member=member,
                 )
         raise TrainingDiverged(f"total loss became non-finite at step {step}")
 
@@ -190,16 +199,17 @@ class EnsembleTrainingModule(nn.Module):
         finally:
             self.train(was_training)
         for member, seed in enumerate(self.seeds):
-            row = {"step": steps_done, "seed": seed, "val_reconstruction": float(recon[member])}
+            row = {"step": steps_done, "member": member, "seed": seed, "val_reconstruction": float(recon[member])}
             row.update({f"val_{name}": float(value[member]) for name, value in terms.items()})
             self.validation_records.append(row)
 
-    def validation_frame(self) -> pd.DataFrame:
-        """Every validation pass, one row per (step, seed); the columns exist even when there was none."""
-        columns = ["step", "seed", "val_reconstruction"] + [
+    def validation_frame(self, member: int) -> pd.DataFrame:
+        """The member's validation passes, one row per step; the columns exist even when there was none."""
+        columns = ["step", "member", "seed", "val_reconstruction"] + [
             f"val_{r.name}" for r in self.regularizers if r.label_affinities
         ]
-        return pd.DataFrame(self.validation_records, columns=columns)
+        frame = pd.DataFrame(self.validation_records, columns=columns)
+        return frame[frame["member"] == member].drop(columns="member").reset_index(drop=True)
 
     def history_frame(self, member: int) -> pd.DataFrame:
         """The member's per-step losses, learning rate and regularizer weights."""
@@ -255,24 +265,34 @@ def fit(module: EnsembleTrainingModule, config: TrainingConfig) -> None:
             module.validate(step + 1)
 
 
-def train_ensemble(
-    seeds: Sequence[int],
+@dataclass(frozen=True)
+class Member:
+    """One run of an ensemble: its seed and its labels' per-colour probabilities ``(n_colours, n_labels)``."""
+
+    seed: int
+    probabilities: NDArray
+
+
+def train_members(
+    members: Sequence[Member],
     colours: NDArray,
-    probabilities: NDArray,
     label_names: Sequence[str],
     schedule: Schedule,
     validation_colours: NDArray,
     validation_labels: Mapping[str, NDArray],
     config: TrainingConfig = TrainingConfig(),
 ) -> list[RunResult]:
-    """Train one model per seed, all together, and return each seed's result.
+    """Train one model per member, all together, and return each member's result (in order).
 
-    ``probabilities`` is ``(n_colours, n_labels)``, columns in ``label_names`` order.
+    A member's result depends on its seed and probabilities alone, not on the members beside it, so
+    several coverage levels can share one ensemble (and its per-step cost). Probability columns are in
+    ``label_names`` order.
     """
     start = time.perf_counter()
     n_steps = len(schedule)
+    seeds = [m.seed for m in members]
     with torch_threads(config.threads):
-        drawn = [draw_batches(s, n_steps, config.batch_size, probabilities) for s in seeds]
+        drawn = [draw_batches(m.seed, n_steps, config.batch_size, m.probabilities) for m in members]
         module = EnsembleTrainingModule(
             seeds,
             torch.tensor(np.asarray(colours), dtype=torch.float32),  # a copy: arrays read from Parquet are read-only
@@ -286,17 +306,31 @@ def train_ensemble(
             fit(module, config)
     wall = time.perf_counter() - start
     counted = labelled_steps(schedule)
-    validation = module.validation_frame()
-    results = []
-    for member, seed in enumerate(seeds):
-        results.append(
-            RunResult(
-                seed=int(seed),
-                state_dict=module.ensemble.cpu().member_state_dict(member),
-                history=module.history_frame(member),
-                validation=validation[validation["seed"] == seed].reset_index(drop=True),
-                label_counts=count_labels(drawn[member], label_names, counted),
-                wall_time_s=wall / len(seeds),
-            )
+    ensemble = module.ensemble.cpu()
+    return [
+        RunResult(
+            seed=int(seed),
+            state_dict=ensemble.member_state_dict(member),
+            history=module.history_frame(member),
+            validation=module.validation_frame(member),
+            label_counts=count_labels(drawn[member], label_names, counted),
+            wall_time_s=wall / len(members),
         )
-    return results
+        for member, seed in enumerate(seeds)
+    ]
+
+
+def train_ensemble(
+    seeds: Sequence[int],
+    colours: NDArray,
+    probabilities: NDArray,
+    label_names: Sequence[str],
+    schedule: Schedule,
+    validation_colours: NDArray,
+    validation_labels: Mapping[str, NDArray],
+    config: TrainingConfig = TrainingConfig(),
+) -> list[RunResult]:
+    """Train one model per seed of one coverage level, all together (:func:`train_members` with shared
+    ``probabilities``, ``(n_colours, n_labels)``)."""
+    members = [Member(int(seed), probabilities) for seed in seeds]
+    return train_members(members, colours, label_names, schedule, validation_colours, validation_labels, config)

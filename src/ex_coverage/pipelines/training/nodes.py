@@ -75,17 +75,37 @@ def train_level(
 
     ``label_multiplier["multipliers"]`` gives each label's multiplier (one value for all in the sweep).
     """
-    from ex_coverage.science.training import TrainingConfig, train_ensemble
+    levels = [(label_multiplier, seeds)]
+    return train_levels(training_grid, validation_grid, schedule, training, labels, grids, levels)[0]
 
-    coverage = label_multiplier["target_coverage"]
-    multipliers = label_multiplier.get("multipliers", label_multiplier["multiplier"])
-    probabilities = label_probabilities(base_probabilities(training_grid), multipliers)
-    label_names = list(probabilities)
+
+def train_levels(
+    training_grid: pd.DataFrame,
+    validation_grid: pd.DataFrame,
+    schedule: Schedule,
+    training: dict[str, Any],
+    labels: dict[str, Any],
+    grids: dict[str, Any],
+    levels: Sequence[tuple[dict[str, Any], Sequence[int]]],
+) -> list[dict[str, Any]]:
+    """:func:`train_level` for several levels at once, given as ``(label_multiplier, seeds)``: every run of
+    every level in one ensemble, so that they share its per-step cost. Each level's outputs are exactly
+    those it gets alone (a run depends on its seed and label probabilities only)."""
+    from ex_coverage.science.training import Member, TrainingConfig, train_members
+
+    base = base_probabilities(training_grid)
+    label_names = list(base)
+    members, level_of_member = [], []
+    for level, (label_multiplier, seeds) in enumerate(levels):
+        multipliers = label_multiplier.get("multipliers", label_multiplier["multiplier"])
+        probabilities = label_probabilities(base, multipliers)
+        stacked = np.stack([probabilities[name] for name in label_names], axis=-1)
+        members += [Member(int(seed), stacked) for seed in seeds]
+        level_of_member += [level] * len(seeds)
     try:
-        results = train_ensemble(
-            seeds,
+        results = train_members(
+            members,
             training_grid[["r", "g", "b"]].to_numpy(np.float32),
-            np.stack([probabilities[name] for name in label_names], axis=-1),
             label_names,
             schedule,
             validation_grid[["r", "g", "b"]].to_numpy(np.float32),
@@ -93,18 +113,20 @@ def train_level(
             TrainingConfig.from_params(training),
         )
     except TrainingDiverged as error:
-        raise TrainingDiverged(f"{describe_level(label_multiplier)}: {error}") from error
-    outputs: dict[str, Any] = {}
-    for result in results:
-        outputs[f"model_seed_{result.seed}"] = result.state_dict
-        outputs[f"history_seed_{result.seed}"] = result.history.merge(
+        culprit = levels[level_of_member[error.member]][0] if error.member is not None else levels[0][0]
+        raise TrainingDiverged(f"{describe_level(culprit)}: {error}", member=error.member) from error
+    outputs: list[dict[str, Any]] = [{} for _ in levels]
+    for level, result in zip(level_of_member, results):
+        label_multiplier = levels[level][0]
+        outputs[level][f"model_seed_{result.seed}"] = result.state_dict
+        outputs[level][f"history_seed_{result.seed}"] = result.history.merge(
             result.validation.drop(columns="seed"), on="step", how="left"
         )
-        outputs[f"run_record_seed_{result.seed}"] = run_record(
+        outputs[level][f"run_record_seed_{result.seed}"] = run_record(
             result,
             label_multiplier,
             run_configuration(
-                coverage,
+                label_multiplier["target_coverage"],
                 result.seed,
                 training,
                 labels,
@@ -114,13 +136,15 @@ def train_level(
                 label_multiplier.get("label_coverages"),
             ),
         )
-    log.info(
-        "%s: trained %d seeds in %.1f s (realised coverage %s)",
-        describe_level(label_multiplier),
-        len(results),
-        sum(r.wall_time_s for r in results),
-        ", ".join(f"{outputs[f'run_record_seed_{r.seed}']['realised_coverage']:.5f}" for r in results),
-    )
+    for (label_multiplier, seeds), level_outputs in zip(levels, outputs):
+        realised = (level_outputs[f"run_record_seed_{seed}"]["realised_coverage"] for seed in seeds)
+        log.info(
+            "%s: trained %d seeds in %.1f s (realised coverage %s)",
+            describe_level(label_multiplier),
+            len(seeds),
+            sum(level_outputs[f"run_record_seed_{seed}"]["wall_time_s"] for seed in seeds),
+            ", ".join(f"{c:.5f}" for c in realised),
+        )
     return outputs
 
 

@@ -1,0 +1,52 @@
+"""SweepRunner trains coverage levels together: the batches it plans, and the same results as one level at a time."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from ex_coverage.pipelines.training.pipeline import create_pipeline
+from ex_coverage.runner import plan_training_batches, trains_together
+from ex_coverage.sweep import parse_grid, parse_refinement
+from tests.project import copy_project, data_files, kedro
+
+GRID = parse_grid({"coverages": [0, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.1], "seeds": [0, 1, 2]})
+
+
+def runs(batch) -> int:
+    return sum(len(node.func.kwargs["seeds"]) for node in batch)
+
+
+@pytest.mark.parametrize(("workers", "max_runs", "batches"), [(2, 64, 2), (1, 64, 1), (2, 6, 6), (16, 64, 11)])
+def test_every_training_node_is_in_exactly_one_batch_and_runs_are_spread_evenly(workers, max_runs, batches):
+    grid = parse_refinement({"levels": [{"coverage": 0.003, "seeds": [10, 11, 12, 13, 14]}]}, GRID)
+    nodes = create_pipeline(grid).nodes
+    planned = plan_training_batches(nodes, workers, max_runs)
+    training = [n for n in nodes if trains_together(n)]
+    assert len(training) == 11 and len(nodes) > len(training)
+    assert Counter(n for batch in planned for n in batch) == Counter(training)
+    assert len(planned) == batches
+    sizes = [runs(batch) for batch in planned]
+    assert max(sizes) - min(sizes) <= 5  # no batch is more than one level (the largest has 5 runs) above another
+    assert plan_training_batches(reversed(nodes), workers, max_runs) == planned  # deterministic
+
+
+def test_levels_trained_together_give_the_models_and_scores_of_levels_trained_alone(tmp_path, tiny_sweep):
+    """One worker: the test grid's two levels train as one ensemble; the tiny sweep (two workers) trained
+    each level alone. Models, histories, latents and scores are identical, byte for byte."""
+    project = copy_project(tmp_path)
+    result = kedro(project, "run", "--pipeline", "sweep", "--env", "test", "--runner-params", "max_workers=1")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    together, alone = data_files(project), data_files(tiny_sweep)
+    compared = [
+        path
+        for path in alone
+        if path.endswith(".pt")
+        or "history_seed" in path
+        or "latents_seed" in path
+        or path.endswith("run_scores.parquet")
+    ]
+    assert len(compared) >= 14
+    for path in compared:
+        assert together[path] == alone[path], path
