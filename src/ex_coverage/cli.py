@@ -58,6 +58,8 @@ def run(ctx: click.Context, **kwargs) -> None:
             # `--pipeline`, the spelling this project documents, still works in Kedro 1.7; Kedro re-enables
             # its deprecation warnings on import, so the package-level filter does not reach this one.
             warnings.filterwarnings("ignore", message=r"Option '--pipeline' is deprecated")
+            if kwargs["runner"] == DEFAULT_RUNNER:
+                _start_worker_server()
             ctx.invoke(kedro_run, **kwargs)
     except EXPECTED_ERRORS as error:
         click.secho(f"Error: {describe(error)}", fg="red", err=True)
@@ -91,10 +93,19 @@ def refine(width: float, budget: int, runner: str | None, env: str | None, param
     runner_class = load_obj(runner or DEFAULT_RUNNER, "kedro.runner")
     try:
         with run_lock(DATA_DIR, command=command_line()):
+            if runner is None:
+                _start_worker_server()
             run_refinement(Path.cwd(), env, params, width, budget, runner_class, echo=click.echo)
     except EXPECTED_ERRORS as error:
         click.secho(f"Error: {describe(error)}", fg="red", err=True)
         sys.exit(1)
+
+
+def _start_worker_server() -> None:
+    """Let SweepRunner's workers import torch, Lightning and the project while Kedro starts the session."""
+    from ex_coverage.runner import start_worker_server
+
+    start_worker_server()
 
 
 def command_line() -> str:

@@ -13,10 +13,12 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import multiprocessing
+import multiprocessing.forkserver
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 from itertools import chain
 from typing import Any
 
@@ -37,6 +39,27 @@ log = logging.getLogger(__name__)
 #: Kedro's runners log per-node chatter to the runner's module logger; ours send it to Kedro's
 #: (``conf/logging.yml`` keeps ``kedro`` at WARNING by default).
 _KEDRO_RUNNER_LOG = logging.getLogger("kedro.runner")
+
+
+#: What SweepRunner's workers need. Its workers fork from a forkserver that imports these once, while the
+#: run starts up (:func:`start_worker_server`); spawned workers would each import torch and Lightning (~5 s).
+WORKER_MODULES = (
+    "ex_coverage.settings",
+    "ex_coverage.pipeline_registry",
+    "ex_coverage.pipelines.training.nodes",
+    "ex_coverage.science.training",
+    "ex_coverage.science.evaluation",
+    "ex_coverage.pipelines.reporting.nodes",
+    "ex_coverage.pipelines.reporting.estimate_nodes",
+    "kedro.runner",
+)
+
+
+def start_worker_server() -> None:
+    """Start the forkserver SweepRunner's workers fork from; it imports :data:`WORKER_MODULES` in the
+    background, so call this as early as possible."""
+    multiprocessing.set_forkserver_preload(list(WORKER_MODULES))
+    multiprocessing.forkserver.ensure_running()
 
 
 def trains_together(node: Any) -> bool:
@@ -143,6 +166,10 @@ class SweepRunner(ParallelRunner):
     @property
     def _logger(self) -> logging.Logger:
         return _KEDRO_RUNNER_LOG
+
+    def _get_executor(self, max_workers: int) -> Executor:
+        start_worker_server()  # a no-op when the CLI has started it already
+        return ProcessPoolExecutor(max_workers=max_workers, mp_context=multiprocessing.get_context("forkserver"))
 
     def _run(self, pipeline: Any, catalog: Any, hook_manager: Any = None, run_id: str | None = None) -> None:
         with LevelProgress.for_nodes(pipeline.nodes) as self._progress:
