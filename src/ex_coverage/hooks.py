@@ -37,9 +37,9 @@ class SweepHooks:
         checked, and results this run would read are refused if stale."""
         from ex_coverage.pipelines.data_engineering.nodes import make_training_grid
         from ex_coverage.pipelines.training.nodes import base_probabilities
+        from ex_coverage.science.architecture import REGULARIZER_LABELS
         from ex_coverage.science.config import check_label_names, check_schedule
         from ex_coverage.science.metrics import Thresholds
-        from ex_coverage.science.regularizers import REGULARIZERS
 
         parameters = catalog.load("parameters")
         grid, budget = active_grid(), active_budget_grid()
@@ -48,8 +48,10 @@ class SweepHooks:
         check_budget_reachable(budget, base)
         schedule = catalog.load("dopesheet")
         source = catalog.get("dopesheet")._describe().get("filepath", "dopesheet")
-        check_schedule(schedule.values, [r.name for r in REGULARIZERS], str(source))
-        check_label_names(parameters["labels"], {r.name: list(r.label_affinities or ()) for r in REGULARIZERS})
+        check_schedule(schedule.values, list(REGULARIZER_LABELS), str(source))
+        check_label_names(
+            parameters["labels"], {name: list(labels or ()) for name, labels in REGULARIZER_LABELS.items()}
+        )
         Thresholds.from_params(parameters["reporting"]["thresholds"])
         namespaces = {node.namespace for node in pipeline.nodes}
         cells = namespaces & set(budget.cells)

@@ -20,11 +20,12 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import optimize, stats
 
 TARGET = 0.8
 LOGIT_TARGET = math.log(TARGET / (1 - TARGET))
-CHI2_95 = float(stats.chi2.ppf(0.95, 1))
+#: The 95 % quantile of χ² with one degree of freedom (``scipy.stats.chi2.ppf(0.95, 1)``; scipy is imported
+#: where it is used: it adds half a second to every ``kedro`` command that merely imports this module).
+CHI2_95 = 3.841458820694124
 ALPHA = 0.05
 #: How far (decades) beyond the data an interval is searched before it is called unbounded on that side.
 SEARCH_MARGIN = 3.0
@@ -113,6 +114,8 @@ def separated(design: NDArray, y: NDArray) -> bool:
     scale = np.abs(design).max(axis=0)
     scale[scale == 0] = 1.0
     a = signed / scale
+    from scipy import optimize
+
     result = optimize.linprog(
         -a.sum(axis=0), A_ub=-a, b_ub=np.zeros(len(a)), bounds=[(-1, 1)] * design.shape[1], method="highs"
     )
@@ -176,6 +179,7 @@ def profile_interval(
 ) -> tuple[float | None, float | None]:
     """The θ around ``estimate`` whose profile LR statistic is ≤ χ²₁(0.95); a side is None when the statistic
     stays below the critical value out to ``limits``."""
+    from scipy import optimize
 
     def excess(theta: float) -> float:
         return profile_deviance(theta, x, y, degree, rising) - minimum - CHI2_95
@@ -223,6 +227,8 @@ def crossings(coefficients: Sequence[float]) -> tuple[float | None, float | None
 
 def fit_dose_response(coverage: Sequence[float], passed: Sequence[bool]) -> DoseResponse:
     """Binomial GLM of ``passed`` on log10(coverage) over runs with coverage > 0 (SPEC §9)."""
+    from scipy import stats
+
     c = np.asarray(coverage, dtype=float)
     y_all = np.asarray(passed, dtype=float)
     keep = c > 0

@@ -29,12 +29,18 @@ class RunEvaluation:
     named_colours: pd.DataFrame  # M5: ΔMSE under suppression for the named hues and greys
 
 
+#: Colours encoded at a time: each chunk's activations stay in the CPU cache (the fine HSV grid has 553k
+#: colours; in one piece it runs 2.5x slower). Rows are independent, so the result does not depend on it.
+CHUNK = 16384
+
+
 def encode(model: ColourAutoencoder, rgb: NDArray) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """``(reconstruction, latent)`` of each colour, model in eval mode."""
     model.eval()
+    colours = torch.tensor(np.asarray(rgb), dtype=torch.float32)
     with torch.no_grad():
-        y, z = model(torch.tensor(np.asarray(rgb), dtype=torch.float32))
-    return y.numpy(), z.numpy()
+        chunks = [model(colours[start : start + CHUNK]) for start in range(0, max(len(colours), 1), CHUNK)]
+    return torch.cat([y for y, _ in chunks]).numpy(), torch.cat([z for _, z in chunks]).numpy()
 
 
 def per_colour_mse(rgb: NDArray, reconstruction: NDArray) -> NDArray[np.float64]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -11,8 +11,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
 from ex_coverage.science.architecture import LATENT_COLUMNS, RECONSTRUCTION_COLUMNS
-from ex_coverage.science.estimate import DoseResponse
 from ex_coverage.science.metrics import Thresholds, r_squared
+
+if TYPE_CHECKING:
+    from ex_coverage.science.estimate import DoseResponse
 
 #: Latent projections of the seed notebook: (horizontal dim, vertical dim, depth dim).
 PROJECTIONS = ((1, 0, 2), (1, 2, 0), (3, 2, 0))

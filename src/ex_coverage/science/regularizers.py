@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ex_coverage.science.architecture import ANCHOR
+from ex_coverage.science.architecture import ANCHOR, REGULARIZER_LABELS
 
 
 def anchor_loss(z: Tensor, anchor: tuple[float, ...] = ANCHOR) -> Tensor:
@@ -96,9 +96,7 @@ class Regularizer:
         return selective_mean(losses, affinity, total)
 
 
-#: The experiment's regularizers; their names are the schedule's weight columns.
-REGULARIZERS = (
-    Regularizer("reg-anchor", anchor_loss, {"red": 1.0}),
-    Regularizer("reg-separate", separate_loss),
-    Regularizer("reg-planar", planar_loss, {"vibrant": 1.0}),
-)
+_PER_SAMPLE = {"reg-anchor": anchor_loss, "reg-separate": separate_loss, "reg-planar": planar_loss}
+
+#: The experiment's regularizers (``architecture.REGULARIZER_LABELS``); their names are the schedule's weight columns.
+REGULARIZERS = tuple(Regularizer(name, _PER_SAMPLE[name], labels) for name, labels in REGULARIZER_LABELS.items())
