@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import math
@@ -110,6 +111,23 @@ def train_nodes_together(nodes: Sequence[Any], inputs: Sequence[dict[str, Any]])
     return [{name: result[name.rsplit(".", 1)[-1]] for name in node.outputs} for node, result in zip(nodes, results)]
 
 
+@functools.cache
+def _worker_hooks() -> Any:
+    """This worker's hook manager, made (and the project and logging configured) on its first task only:
+    Kedro's ``Task`` does it for every node, ~20 ms each."""
+    from kedro.framework.project import LOGGING, PACKAGE_NAME
+
+    return Task._run_node_synchronization(package_name=PACKAGE_NAME, logging_config=LOGGING)
+
+
+class WorkerTask(Task):
+    """Kedro's ``Task`` for one node on a SweepRunner worker, with the worker's hook manager."""
+
+    def execute(self) -> Any:
+        self.hook_manager, self.parallel = _worker_hooks(), False  # set up already: Task skips its set-up
+        return super().execute()
+
+
 class TrainingBatch:
     """Several training nodes as one task on a ParallelRunner worker: one ensemble, with the dataset and node
     hooks Kedro's ``Task`` (Kedro 1.7) gives each node. Returns the nodes."""
@@ -120,9 +138,7 @@ class TrainingBatch:
         self.run_id = run_id
 
     def __call__(self) -> list[Any]:
-        from kedro.framework.project import LOGGING, PACKAGE_NAME
-
-        hooks = Task._run_node_synchronization(package_name=PACKAGE_NAME, logging_config=LOGGING)
+        hooks = _worker_hooks()
         context = {"catalog": self.catalog, "is_async": False, "run_id": self.run_id}
         inputs = []
         for node in self.nodes:
@@ -200,9 +216,7 @@ class SweepRunner(ParallelRunner):
                         continue
                     batch = batch_of.get(node)
                     if batch is None:
-                        task: Any = Task(
-                            node=node, catalog=catalog, is_async=self._is_async, run_id=run_id, parallel=True
-                        )
+                        task: Any = WorkerTask(node=node, catalog=catalog, is_async=self._is_async, run_id=run_id)
                         submitted.add(node)
                     elif all(dependencies[n] <= done_nodes for n in batch):
                         task = TrainingBatch(batch, catalog, run_id)
