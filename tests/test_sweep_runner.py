@@ -50,3 +50,24 @@ def test_levels_trained_together_give_the_models_and_scores_of_levels_trained_al
     assert len(compared) >= 14
     for path in compared:
         assert together[path] == alone[path], path
+
+
+def _identity(x):
+    return x
+
+
+def test_ready_nodes_go_longest_chain_first():
+    from kedro.pipeline import Node, Pipeline
+
+    from ex_coverage.runner import chain_lengths
+
+    pipeline = Pipeline(
+        [
+            Node(_identity, "raw", "scores", name="score"),
+            Node(_identity, "scores", "table", name="table"),
+            Node(_identity, "table", "report", name="report"),
+            Node(_identity, "scores", "figure", name="figure"),
+        ]
+    )
+    lengths = {node.name: n for node, n in chain_lengths(pipeline.nodes, pipeline.node_dependencies).items()}
+    assert lengths == {"score": 3, "table": 2, "report": 1, "figure": 1}

@@ -95,6 +95,22 @@ def plan_training_batches(nodes: Iterable[Any], workers: int, max_runs: int) -> 
     return batches
 
 
+def chain_lengths(nodes: Sequence[Any], dependencies: dict[Any, set[Any]]) -> dict[Any, int]:
+    """For each node, the number of nodes on the longest chain from it to the end of the run (itself included).
+
+    Ready nodes go to the workers longest chain first, so that the chain that finishes the run (scores →
+    run table → estimate → report) does not queue behind dozens of independent figures.
+    """
+    dependents: dict[Any, list[Any]] = {node: [] for node in nodes}
+    for node in nodes:
+        for parent in dependencies[node]:
+            dependents[parent].append(node)
+    length: dict[Any, int] = {}
+    for node in reversed(nodes):  # Kedro sorts pipeline.nodes topologically
+        length[node] = 1 + max((length[child] for child in dependents[node]), default=0)
+    return length
+
+
 def train_nodes_together(nodes: Sequence[Any], inputs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Run training nodes (each with its loaded ``inputs``) as one ensemble; returns each node's outputs by
     dataset name, exactly as running the node alone would give them."""
@@ -193,7 +209,8 @@ class SweepRunner(ParallelRunner):
 
     def _run_batched(self, pipeline: Any, catalog: Any, run_id: str | None) -> None:
         """Kedro 1.7's ``AbstractRunner._run`` loop for a process pool, except that each batch of training
-        nodes is submitted as one task once all of its nodes are ready."""
+        nodes is submitted as one task once all of its nodes are ready, and ready nodes are submitted
+        longest chain first (:func:`chain_lengths`)."""
         nodes = pipeline.nodes
         self._validate_catalog(catalog)
         self._validate_nodes(nodes)
@@ -207,11 +224,12 @@ class SweepRunner(ParallelRunner):
             if len(batch) > 1
             for node in batch
         }
+        priority = chain_lengths(nodes, dependencies)
         todo, done_nodes, futures = set(dependencies), set(), set()
         with self._get_executor(workers) as executor:
             while True:
                 submitted = set()
-                for node in sorted(todo, key=lambda n: n.name):
+                for node in sorted(todo, key=lambda n: (-priority[n], n.name)):
                     if node in submitted or not dependencies[node] <= done_nodes:
                         continue
                     batch = batch_of.get(node)
