@@ -32,6 +32,13 @@ def test_every_training_node_is_in_exactly_one_batch_and_runs_are_spread_evenly(
     assert plan_training_batches(reversed(nodes), workers, max_runs) == planned  # deterministic
 
 
+def test_a_batch_exceeds_the_run_limit_only_when_one_level_does():
+    grid = parse_grid({"coverages": [0.001 * k for k in range(1, 17)], "seeds": list(range(60))})
+    planned = plan_training_batches(create_pipeline(grid).nodes, 2, 64)
+    assert len(planned) == 16 and {len(batch) for batch in planned} == {1}
+    assert sorted(runs(b) for b in plan_training_batches(create_pipeline(grid).nodes, 2, 200)) == [120, 120] + [180] * 4
+
+
 def test_levels_trained_together_give_the_models_and_scores_of_levels_trained_alone(tmp_path, tiny_sweep):
     """One worker: the test grid's two levels train as one ensemble; the tiny sweep (two workers) trained
     each level alone. Models, histories, latents and scores are identical, byte for byte."""

@@ -78,8 +78,9 @@ def plan_training_batches(nodes: Iterable[Any], workers: int, max_runs: int) -> 
     """The training nodes among ``nodes`` in batches, each to be trained as one ensemble by one worker.
 
     Training costs mostly per step, not per run, so fewer, larger ensembles are faster: one batch per
-    worker (every core trains), more when a batch would exceed ``max_runs`` runs; runs are spread evenly
-    (largest level first). Only nodes reading the same shared datasets share a batch. Deterministic.
+    worker (every core trains), more where a batch would exceed ``max_runs`` runs (a level larger than
+    that is a batch of its own); runs are spread evenly, largest level first. Only nodes reading the same
+    shared datasets share a batch. Deterministic.
     """
     groups: dict[tuple[str, ...], list[Any]] = {}
     for node in sorted((n for n in nodes if trains_together(n)), key=lambda n: n.name):
@@ -88,9 +89,13 @@ def plan_training_batches(nodes: Iterable[Any], workers: int, max_runs: int) -> 
     batches: list[tuple[Any, ...]] = []
     for group in groups.values():
         count = min(len(group), max(workers, math.ceil(sum(map(_runs, group)) / max_runs)))
-        bins: list[list[Any]] = [[] for _ in range(count)]
-        for node in sorted(group, key=_runs, reverse=True):
-            min(bins, key=lambda b: sum(map(_runs, b))).append(node)
+        while True:
+            bins: list[list[Any]] = [[] for _ in range(count)]
+            for node in sorted(group, key=_runs, reverse=True):
+                min(bins, key=lambda b: sum(map(_runs, b))).append(node)
+            if count == len(group) or all(len(b) == 1 or sum(map(_runs, b)) <= max_runs for b in bins):
+                break
+            count += 1
         batches += [tuple(sorted(b, key=lambda n: n.name)) for b in bins]
     return batches
 
