@@ -3,9 +3,9 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -33,7 +33,10 @@ class SecondWriter:
 
     first_pid: int  # the sweep's process
     first_command: str  # as typed
-    result: Any  # tests/project.py InProcessResult of the second writer
+    returncode: int  # the second writer's exit status
+    stderr: str  # its error output
+    traceback: bool  # whether an error escaped its CLI (a process of its own would have printed a traceback)
+    exception: str  # that error, if any
     seconds: float  # from its start to its refusal
 
 
@@ -44,19 +47,30 @@ TINY_SWEEP = ("run", "--pipeline", "sweep", "--env", "test", "--params", "traini
 SECOND_WRITER = ("run", "--pipeline", "sweep", "--env", "test", "--params", "training.batch_size=32")
 
 
-@pytest.fixture(scope="session")
-def tiny_sweep_run(tmp_path_factory):
-    """`kedro run --pipeline sweep --env test` (2 levels × 2 seeds, 201 steps) in a process of its own, in a project
-    copy; the one finished sweep the tests that read results share.
+@contextmanager
+def built_once(tmp_path_factory, name: str):
+    """A folder ``name`` shared by the whole test run, built by the first caller: yields ``(folder, built)``;
+    when ``built`` is False the caller builds it, else it is ready. With pytest-xdist every worker process runs
+    session fixtures; they meet in the run's common temporary folder, and a file lock lets one build it."""
+    from filelock import FileLock
 
-    Its console is kept in ``RUN_OUTPUT`` (relative to the project copy) for tests/test_console.py. While it holds
-    the run lock, a second writer with another batch size tries the same folder (in-process: the lock is the
-    first's, and a process of its own would add only start-up); what it saw is returned for
-    tests/test_run_lock.py (the issue's two concurrent sweeps), so that scenario costs no sweep of its own.
-    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of this run
+    folder, done = root / name, root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if done.exists():
+            yield folder, True
+            return
+        folder.mkdir()
+        yield folder, False
+        done.touch()
+
+
+def _run_tiny_sweep(project: Path) -> SecondWriter:
     from tests.project import copy_project, kedro_in_process
 
-    project = copy_project(tmp_path_factory.mktemp("project"))
+    copy_project(project)
     env = {**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "200", "MPLBACKEND": "Agg"}
     first = subprocess.Popen(
         [sys.executable, "-m", "kedro", *TINY_SWEEP],
@@ -76,7 +90,27 @@ def tiny_sweep_run(tmp_path_factory):
             first.kill()
     assert first.returncode == 0, stdout[-3000:] + stderr[-3000:]
     (project / RUN_OUTPUT).write_text(stdout + stderr)  # the console, for tests/test_console.py
-    return project, SecondWriter(first.pid, " ".join(["kedro", *TINY_SWEEP]), second, refused_after)
+    command = " ".join(["kedro", *TINY_SWEEP])
+    return SecondWriter(
+        first.pid, command, second.returncode, second.stderr, second.traceback, repr(second.exception), refused_after
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep_run(tmp_path_factory) -> tuple[Path, SecondWriter]:
+    """`kedro run --pipeline sweep --env test` (2 levels × 2 seeds, 201 steps) in a process of its own, in a project
+    copy; the one finished sweep the tests that read results share (once per test run, pytest-xdist workers included).
+
+    Its console is kept in ``RUN_OUTPUT`` (relative to the project copy) for tests/test_console.py. While it holds
+    the run lock, a second writer with another batch size tries the same folder (in-process: the lock is the
+    first's, and a process of its own would add only start-up); what it saw is returned for
+    tests/test_run_lock.py (the issue's two concurrent sweeps), so that scenario costs no sweep of its own.
+    """
+    with built_once(tmp_path_factory, "tiny_sweep") as (project, built):
+        seen = project / "second_writer.json"
+        if not built:
+            seen.write_text(json.dumps(asdict(_run_tiny_sweep(project))))
+        return project, SecondWriter(**json.loads(seen.read_text()))
 
 
 @pytest.fixture(scope="session")
@@ -94,12 +128,14 @@ def second_writer(tiny_sweep_run) -> SecondWriter:
 
 
 @pytest.fixture(scope="session")
-def tiny_viz(tiny_sweep):
+def tiny_viz(tiny_sweep, tmp_path_factory):
     """What `kedro viz build --include-previews` (KEDRO_ENV=test) writes for the finished tiny sweep: the JSON of
     ``build/api/main``, with ``build/api/nodes/<id>`` beside it in the project folder. Built once, read by
     tests/test_viz_structure.py and tests/test_notebook_and_viz.py."""
     from tests.project import kedro
 
-    result = kedro(tiny_sweep, "viz", "build", "--include-previews", env={"KEDRO_ENV": "test"})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with built_once(tmp_path_factory, "tiny_viz") as (_, built):
+        if not built:
+            result = kedro(tiny_sweep, "viz", "build", "--include-previews", env={"KEDRO_ENV": "test"})
+            assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads((tiny_sweep / "build" / "api" / "main").read_text())

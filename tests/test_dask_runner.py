@@ -62,10 +62,11 @@ def test_dask_sweep_matches_the_local_runner_and_resumes(tmp_path, tiny_sweep, c
 
 
 def test_a_failing_node_names_itself_and_its_worker(tmp_path):
+    """On a LocalCluster the runner starts itself (one worker is enough to name it; each costs a process start)."""
     project = copy_project(tmp_path)
     (project / "data/01_raw/dopesheet_short.csv").write_text("STEP,lr\n0,1e30\n20,1e30\n")
     result = kedro_in_process(
-        project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", "n_workers=2"
+        project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", "n_workers=1"
     )
     assert result.returncode != 0 and not result.traceback, result.exception
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]

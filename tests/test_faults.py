@@ -95,9 +95,10 @@ def test_a_run_whose_disk_fills_up_fails_with_one_line_and_keeps_the_previous_re
 
 def test_a_kill_during_reporting_then_a_rerun_gives_the_uninterrupted_report(project, tiny_sweep):
     shutil.rmtree(project / "data/08_reporting")
+    # a process of its own (it is killed); sequential, as the runner does not matter and spawns no workers
     env = {**os.environ, "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "kedro", "run", "--pipeline", "reporting", "--env", "test"],
+        [sys.executable, "-m", "kedro", "run", "--pipeline", "reporting", "--env", "test", "--runner", "SequentialRunner"],
         cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + 240

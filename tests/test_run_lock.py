@@ -114,16 +114,16 @@ def test_two_concurrent_sweeps_one_succeeds_the_other_stops_at_once(tiny_sweep, 
 
     The first is the shared tiny sweep (conftest.py ``tiny_sweep_run``: `kedro run ... --params
     training.batch_size=64` in a process of its own); the second (batch size 32) started while it held the lock."""
-    second = second_writer.result
+    second = second_writer
     assert second.returncode == 1
     errors = [line for line in second.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1, second.stderr[-2000:]
-    assert f"PID {second_writer.first_pid} on host {socket.gethostname()}" in errors[0]
-    assert second_writer.first_command == "kedro run --pipeline sweep --env test --params training.batch_size=64"
-    assert second_writer.first_command in errors[0]
+    assert f"PID {second.first_pid} on host {socket.gethostname()}" in errors[0]
+    assert second.first_command == "kedro run --pipeline sweep --env test --params training.batch_size=64"
+    assert second.first_command in errors[0]
     assert "started 20" in errors[0]
     assert "Traceback" not in second.stderr and not second.traceback, second.exception
-    assert second_writer.seconds < 30, second_writer.seconds  # nothing was loaded or trained
+    assert second.seconds < 30, second.seconds  # nothing was loaded or trained
     # The first succeeded (else no tiny sweep), and every result on disk is the first configuration's.
     records = list((tiny_sweep / "data/07_model_output").glob("*/run_record_seed_*.json"))
     assert len(records) == 4
