@@ -1,6 +1,15 @@
+import json
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
+
+from ex_coverage.lock import LOCK_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_SCHEDULE = ROOT / "data" / "01_raw" / "dopesheet.csv"
@@ -18,13 +27,115 @@ def seed_labels():
     return SEED_LABELS
 
 
-@pytest.fixture(scope="session")
-def tiny_sweep(tmp_path_factory):
-    """A project copy on which `kedro run --pipeline sweep --env test` has run (2 levels × 2 seeds, 201 steps)."""
-    from tests.project import copy_project, kedro
+@dataclass
+class SecondWriter:
+    """A second `kedro run` started in the tiny sweep's folder while the sweep held the run lock."""
 
-    project = copy_project(tmp_path_factory.mktemp("project"))
-    result = kedro(project, "run", "--pipeline", "sweep", "--env", "test")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    (project / RUN_OUTPUT).write_text(result.stdout + result.stderr)  # the console, for tests/test_console.py
-    return project
+    first_pid: int  # the sweep's process
+    first_command: str  # as typed
+    returncode: int  # the second writer's exit status
+    stderr: str  # its error output
+    traceback: bool  # whether an error escaped its CLI (a process of its own would have printed a traceback)
+    exception: str  # that error, if any
+    seconds: float  # from its start to its refusal
+
+
+#: The tiny sweep's command (batch size 64 is the default, written out as the first of two writers with
+#: different batch sizes: tests/test_run_lock.py).
+TINY_SWEEP = ("run", "--pipeline", "sweep", "--env", "test", "--params", "training.batch_size=64")
+#: The second writer's command: the same sweep with another batch size.
+SECOND_WRITER = ("run", "--pipeline", "sweep", "--env", "test", "--params", "training.batch_size=32")
+
+
+@contextmanager
+def built_once(tmp_path_factory, name: str):
+    """A folder ``name`` shared by the whole test run, built by the first caller: yields ``(folder, built)``;
+    when ``built`` is False the caller builds it, else it is ready. With pytest-xdist every worker process runs
+    session fixtures; they meet in the run's common temporary folder, and a file lock lets one build it."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of this run
+    folder, done = root / name, root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if done.exists():
+            yield folder, True
+            return
+        folder.mkdir()
+        yield folder, False
+        done.touch()
+
+
+def _run_tiny_sweep(project: Path) -> SecondWriter:
+    from tests.project import copy_project, kedro_in_process
+
+    copy_project(project)
+    env = {**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "200", "MPLBACKEND": "Agg"}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "kedro", *TINY_SWEEP],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (project / "data" / LOCK_NAME).exists():
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate(timeout=60)
+            time.sleep(0.05)
+        started = time.monotonic()
+        second = kedro_in_process(project, *SECOND_WRITER)
+        refused_after = time.monotonic() - started
+        stdout, stderr = first.communicate(timeout=600)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    (project / RUN_OUTPUT).write_text(stdout + stderr)  # the console, for tests/test_console.py
+    command = " ".join(["kedro", *TINY_SWEEP])
+    return SecondWriter(
+        first.pid, command, second.returncode, second.stderr, second.traceback, repr(second.exception), refused_after
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep_run(tmp_path_factory) -> tuple[Path, SecondWriter]:
+    """`kedro run --pipeline sweep --env test` (2 levels × 2 seeds, 201 steps) in a process of its own, in a project
+    copy; the one finished sweep the tests that read results share (once per test run, pytest-xdist workers included).
+
+    Its console is kept in ``RUN_OUTPUT`` (relative to the project copy) for tests/test_console.py. While it holds
+    the run lock, a second writer with another batch size tries the same folder (in-process: the lock is the
+    first's, and a process of its own would add only start-up); what it saw is returned for
+    tests/test_run_lock.py (the issue's two concurrent sweeps), so that scenario costs no sweep of its own.
+    """
+    with built_once(tmp_path_factory, "tiny_sweep") as (project, built):
+        seen = project / "second_writer.json"
+        if not built:
+            seen.write_text(json.dumps(asdict(_run_tiny_sweep(project))))
+        return project, SecondWriter(**json.loads(seen.read_text()))
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(tiny_sweep_run):
+    """A project copy on which `kedro run --pipeline sweep --env test` has run (2 levels × 2 seeds, 201 steps).
+
+    Shared: tests that change a finished project work on a copy (tests/project.py ``copy_finished``)."""
+    return tiny_sweep_run[0]
+
+
+@pytest.fixture(scope="session")
+def second_writer(tiny_sweep_run) -> SecondWriter:
+    """What a second writer saw, started while the tiny sweep ran (see ``tiny_sweep_run``)."""
+    return tiny_sweep_run[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_viz(tiny_sweep, tmp_path_factory):
+    """What `kedro viz build --include-previews` (KEDRO_ENV=test) writes for the finished tiny sweep: the JSON of
+    ``build/api/main``, with ``build/api/nodes/<id>`` beside it in the project folder. Built once, read by
+    tests/test_viz_structure.py and tests/test_notebook_and_viz.py."""
+    from tests.project import kedro
+
+    with built_once(tmp_path_factory, "tiny_viz") as (_, built):
+        if not built:
+            result = kedro(tiny_sweep, "viz", "build", "--include-previews", env={"KEDRO_ENV": "test"})
+            assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads((tiny_sweep / "build" / "api" / "main").read_text())

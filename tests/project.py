@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -21,13 +22,79 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
+def copy_finished(finished: Path, destination: Path) -> Path:
+    """A private copy of a finished project (results included; kedro-viz's build left out), to modify freely."""
+    shutil.copytree(finished, destination, ignore=shutil.ignore_patterns("build", ".viz"))
+    return destination
+
+
 def kedro(
     project: Path, *args: str, timeout: int = 300, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    """Run ``kedro <args>`` in ``project``; returns the completed process with combined output."""
+    """Run ``kedro <args>`` in ``project`` in a new process; returns the completed process with its output.
+
+    For what needs a process of its own: the console a user sees, signals, a second process holding the
+    run lock, kedro-viz. Everything else runs faster in-process with :func:`kedro_in_process`.
+    """
     env = {**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "200", "MPLBACKEND": "Agg", **(env or {})}
     command = [sys.executable, "-m", "kedro", *args]
     return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@dataclass
+class InProcessResult:
+    """What :func:`kedro_in_process` saw, with the names of a :class:`subprocess.CompletedProcess`."""
+
+    returncode: int
+    stdout: str  # click's output and the console log (Kedro's rich handler writes to sys.stdout)
+    stderr: str  # click's error output: the one-line `Error: ...`
+    exception: BaseException | None  # an error the project's CLI did not handle (a subprocess would print a traceback)
+
+    @property
+    def traceback(self) -> bool:
+        """Whether a subprocess would have printed a traceback (an error escaped the CLI)."""
+        return self.exception is not None and not isinstance(self.exception, SystemExit)
+
+
+def kedro_in_process(project: Path, *args: str) -> InProcessResult:
+    """Run the project's command ``kedro <args>`` (``run`` or ``refine``, with this project's defaults and
+    error handling: ``ex_coverage.cli``) in this process, in the folder ``project``, as the subprocess
+    :func:`kedro` would — without paying Python, Kedro, torch and Lightning start-up again (seconds a run).
+
+    Kedro keeps project state in module globals; this resets what a run in another folder or with another
+    configuration could leave behind and restores it afterwards:
+
+    - the working folder (catalog paths and the run lock are relative to the project folder);
+    - ``bootstrap_project(project)``: settings and the pipeline registry of this project;
+    - the pipeline registry's cache (``kedro.framework.project.pipelines``) and the grid parameters it was
+      built from (``ex_coverage.sweep._active_parameters``): the pipelines depend on
+      ``conf/<env>/parameters_sweep.yml`` and ``--params``, so they are rebuilt for this run;
+    - ``sys.argv``: the run lock records the command line (``kedro <args>``, as typed).
+
+    Pass ``--runner SequentialRunner`` where the runner does not matter to what a test checks: the default
+    parallel runner spawns worker processes that import torch and Lightning again.
+    """
+    from click.testing import CliRunner
+    from kedro.framework.project import pipelines
+    from kedro.framework.startup import bootstrap_project
+
+    import ex_coverage.sweep as sweep
+    from ex_coverage.cli import cli
+
+    previous = os.getcwd(), sys.argv, sweep._active_parameters
+    os.chdir(project)
+    sys.argv = ["kedro", *args]
+    try:
+        bootstrap_project(project)
+        sweep._active_parameters = None
+        pipelines.configure(pipelines._pipelines_module)  # built lazily, from this project's configuration
+        result = CliRunner().invoke(cli, list(args), env={"DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"})
+    finally:
+        os.chdir(previous[0])
+        sys.argv = previous[1]
+        sweep._active_parameters = previous[2]
+        pipelines.configure(pipelines._pipelines_module)
+    return InProcessResult(result.exit_code, result.stdout, result.stderr, result.exception)
 
 
 def data_files(project: Path) -> dict[str, bytes]:

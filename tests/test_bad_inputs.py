@@ -1,13 +1,15 @@
-"""The catalogue of bad inputs: each stops `kedro run` with one `Error:` line naming what and where, and overwrites nothing."""
+"""The catalogue of bad inputs: each stops `kedro run` with one `Error:` line naming what and where, and overwrites nothing.
+
+The runs are the project's `kedro run` command in-process (tests/project.py ``kedro_in_process``): the same CLI,
+hooks, runner and error handling, without a process start-up per case."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.project import data_files, kedro
+from tests.project import copy_finished, data_files, kedro_in_process
 
 SCHEDULE = "data/01_raw/dopesheet_short.csv"
 GOOD_SCHEDULE = """STEP,PHASE,ACTION,lr,reg-separate,reg-anchor,reg-planar
@@ -23,9 +25,7 @@ GOOD_SCHEDULE = """STEP,PHASE,ACTION,lr,reg-separate,reg-anchor,reg-planar
 @pytest.fixture(scope="module")
 def finished(tiny_sweep, tmp_path_factory):
     """A copy of the finished tiny sweep, so that "overwrites nothing" is checked against real results."""
-    project = tmp_path_factory.mktemp("bad") / "project"
-    shutil.copytree(tiny_sweep, project, ignore=shutil.ignore_patterns("build", ".viz"))
-    return project
+    return copy_finished(tiny_sweep, tmp_path_factory.mktemp("bad") / "project")
 
 
 #: Inputs data engineering derives from the raw files (parsed schedule, grids, label multipliers).
@@ -44,10 +44,11 @@ def run_and_check(project: Path, *args: str, derived_may_change: bool = False) -
         return {k: v for k, v in found.items() if not (derived_may_change and Path(k).parts[1] in DERIVED)}
 
     before = files()
-    result = kedro(project, "run", "--pipeline", "sweep", "--env", "test", *args)
+    result = kedro_in_process(project, "run", "--pipeline", "sweep", "--env", "test", *args)
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1, result.stderr[-2000:]
+    assert not result.traceback, result.exception  # the CLI handled it: no traceback
     assert "Traceback" not in result.stderr
     assert files() == before
     return errors[0]

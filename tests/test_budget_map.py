@@ -37,7 +37,7 @@ from ex_coverage.science.labels import (
 )
 from ex_coverage.sweep import SweepConfigError
 from tests.conftest import SEED_LABELS
-from tests.project import copy_project, kedro
+from tests.project import copy_project, kedro_in_process
 
 CRITERION = {c.column: c for c in CRITERIA}
 
@@ -278,15 +278,17 @@ def test_heat_maps_one_panel_per_criterion_with_the_cheapest_cell_outlined():
 
 # --- end to end ------------------------------------------------------------------------------------------------
 
+SEQUENTIAL = ("--runner", "SequentialRunner")
 CELLS = ("budget_r0_v0", "budget_r0_v0p01", "budget_r0p005_v0", "budget_r0p005_v0p01")
 
 
 @pytest.fixture(scope="module")
 def tiny_map(tmp_path_factory):
-    """A project copy on which `kedro run --pipeline budget_map --env test` has run (2 × 2 cells × 1 seed)."""
+    """A project copy on which `kedro run --pipeline budget_map --env test` has run (2 × 2 cells × 1 seed), in-process
+    and sequential (tests/project.py): what the map checks does not depend on the runner."""
     project = copy_project(tmp_path_factory.mktemp("budget"))
-    result = kedro(project, "run", "--pipeline", "budget_map", "--env", "test")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = kedro_in_process(project, "run", "--pipeline", "budget_map", "--env", "test", *SEQUENTIAL)
+    assert result.returncode == 0, (result.stdout[-3000:] + result.stderr[-3000:], result.exception)
     return project
 
 
@@ -335,8 +337,10 @@ def test_tiny_map_resumes_only_what_is_missing(tiny_map, tmp_path):
     before = kept.stat().st_mtime_ns
     shutil.rmtree(project / "data/06_models/budget_r0p005_v0")
     (project / "data/08_reporting/budget_map.csv").unlink()
-    result = kedro(project, "run", "--pipeline", "budget_map", "--env", "test", "--only-missing-outputs")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = kedro_in_process(
+        project, "run", "--pipeline", "budget_map", "--env", "test", *SEQUENTIAL, "--only-missing-outputs"
+    )
+    assert result.returncode == 0, (result.stdout[-3000:] + result.stderr[-3000:], result.exception)
     assert "Budget map: 4 cells × 1 seeds" in result.stdout + result.stderr
     assert (project / "data/06_models/budget_r0p005_v0/seed_0.pt").exists()
     assert kept.stat().st_mtime_ns == before

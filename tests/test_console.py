@@ -10,7 +10,7 @@ import pytest
 from ex_coverage.progress import LevelProgress
 from ex_coverage.summary import ed80_line, runs_line, sweep_summary
 from tests.conftest import RUN_OUTPUT
-from tests.project import copy_project, kedro
+from tests.project import copy_project, kedro_in_process
 
 #: A default sweep's whole console output must fit on one screen.
 MAX_LINES = 60
@@ -54,9 +54,10 @@ def test_tiny_sweep_ends_with_the_summary(tiny_sweep, console):
 
 def test_warnings_still_reach_the_console(tmp_path):
     """A level beyond label saturation warns; the warning shows in the quiet console, and no summary
-    is printed when the run did not write the report."""
+    is printed when the run did not write the report. (In-process: the console is the same logging
+    configuration, conf/logging.yml, writing to the captured stdout.)"""
     project = copy_project(tmp_path)
-    result = kedro(
+    result = kedro_in_process(
         project,
         "run",
         "--env", "test",
@@ -65,7 +66,7 @@ def test_warnings_still_reach_the_console(tmp_path):
         "--to-nodes", "coverage_0p1.solve_label_multiplier",
     )  # fmt: skip
     output = result.stdout + result.stderr
-    assert result.returncode == 0, output
+    assert result.returncode == 0, (output, result.exception)
     assert re.search(r"WARNING\s+coverage 0.1 needs multiplier", output), output
     assert "Sweep summary" not in output and "Loading data from" not in output
 

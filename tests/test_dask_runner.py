@@ -1,4 +1,7 @@
-"""DaskRunner on a 2-worker LocalCluster: same results as the local runners, clear errors from workers."""
+"""DaskRunner on a 2-worker LocalCluster: same results as the local runners, clear errors from workers.
+
+One true `kedro run` subprocess on a cluster; the other runs are the project's CLI in-process (tests/project.py).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import shutil
 
 import pytest
 
-from tests.project import copy_project, kedro
+from tests.project import copy_project, kedro, kedro_in_process
 
 distributed = pytest.importorskip("distributed")
 
@@ -39,7 +42,7 @@ def test_dask_sweep_matches_the_local_runner_and_resumes(tmp_path, tiny_sweep, c
     (project / "data/08_reporting/report.md").unlink()
     shutil.rmtree(project / "data/06_models/coverage_0")
     before = (project / "data/06_models/coverage_0p01/seed_1.pt").stat().st_mtime_ns
-    resumed = kedro(
+    resumed = kedro_in_process(
         project,
         "run",
         "--pipeline",
@@ -51,7 +54,7 @@ def test_dask_sweep_matches_the_local_runner_and_resumes(tmp_path, tiny_sweep, c
         f"address={cluster.scheduler_address}",
         "--only-missing-outputs",
     )
-    assert resumed.returncode == 0, resumed.stdout[-3000:]
+    assert resumed.returncode == 0, (resumed.stdout[-3000:], resumed.exception)
     assert (project / "data/06_models/coverage_0/seed_0.pt").exists() and (
         project / "data/08_reporting/report.md"
     ).exists()
@@ -59,10 +62,13 @@ def test_dask_sweep_matches_the_local_runner_and_resumes(tmp_path, tiny_sweep, c
 
 
 def test_a_failing_node_names_itself_and_its_worker(tmp_path):
+    """On a LocalCluster the runner starts itself (one worker is enough to name it; each costs a process start)."""
     project = copy_project(tmp_path)
     (project / "data/01_raw/dopesheet_short.csv").write_text("STEP,lr\n0,1e30\n20,1e30\n")
-    result = kedro(project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", "n_workers=2")
-    assert result.returncode != 0
+    result = kedro_in_process(
+        project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", "n_workers=1"
+    )
+    assert result.returncode != 0 and not result.traceback, result.exception
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1, result.stderr[-3000:]
     assert "node 'coverage_0" in errors[0] and ".train_seeds' failed on Dask worker tcp://" in errors[0]
@@ -93,7 +99,7 @@ def test_a_secured_cluster_runs_the_sweep_and_refuses_clients_without_credential
     (tmp_path / "project").mkdir()
     project = copy_project(tmp_path / "project")
     params = ",".join([f"address={cluster.scheduler_address}", *(f"{k}={v}" for k, v in credentials.items())])
-    result = kedro(project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", params)
+    result = kedro_in_process(project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", params)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for path in ("data/08_reporting/coverage_runs.csv", "data/06_models/coverage_0p01/seed_1.pt"):
         assert (project / path).read_bytes() == (tiny_sweep / path).read_bytes(), path

@@ -20,7 +20,7 @@ from kedro.io import DatasetError
 
 from ex_coverage import datasets
 from ex_coverage.lock import LOCK_NAME
-from tests.project import data_files, kedro
+from tests.project import copy_finished, data_files, kedro_in_process
 
 REPORTED = (
     "data/08_reporting/report.md",
@@ -33,9 +33,7 @@ REPORTED = (
 @pytest.fixture
 def project(tiny_sweep, tmp_path):
     """A private copy of the finished tiny sweep."""
-    copy = tmp_path / "project"
-    shutil.copytree(tiny_sweep, copy, ignore=shutil.ignore_patterns("build", ".viz"))
-    return copy
+    return copy_finished(tiny_sweep, tmp_path / "project")
 
 
 def disk_fills_up(monkeypatch, target: str) -> None:
@@ -97,9 +95,10 @@ def test_a_run_whose_disk_fills_up_fails_with_one_line_and_keeps_the_previous_re
 
 def test_a_kill_during_reporting_then_a_rerun_gives_the_uninterrupted_report(project, tiny_sweep):
     shutil.rmtree(project / "data/08_reporting")
+    # a process of its own (it is killed); sequential, as the runner does not matter and spawns no workers
     env = {**os.environ, "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "kedro", "run", "--pipeline", "reporting", "--env", "test"],
+        [sys.executable, "-m", "kedro", "run", "--pipeline", "reporting", "--env", "test", "--runner", "SequentialRunner"],
         cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + 240
@@ -114,7 +113,8 @@ def test_a_kill_during_reporting_then_a_rerun_gives_the_uninterrupted_report(pro
     leftover = project / "data/08_reporting/.report.md.ab12cd34.partial"
     leftover.write_text("half a report")  # as a kill mid-save would leave
 
-    rerun = kedro(project, "run", "--pipeline", "reporting", "--env", "test")
+    # the rerun in-process (the runner does not matter here): its console is the lock's warnings and cleanup line
+    rerun = kedro_in_process(project, "run", "--pipeline", "reporting", "--env", "test", "--runner", "SequentialRunner")
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     output = " ".join((rerun.stdout + rerun.stderr).split())
     assert "Taking over a stale run lock" in output and "is no longer running" in output
@@ -131,8 +131,8 @@ def test_score_tables_made_from_other_run_records_are_refused(project):
     record.write_text(json.dumps(retrained))
     before = data_files(project)
 
-    result = kedro(project, "run", "--pipeline", "reporting", "--env", "test")
-    assert result.returncode == 1
+    result = kedro_in_process(project, "run", "--pipeline", "reporting", "--env", "test")
+    assert result.returncode == 1 and not result.traceback, result.exception
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1, result.stderr[-3000:]
     assert errors[0].startswith("Error: 1 of 4 runs were trained with a different configuration")

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.project import kedro
+from tests.project import copy_finished, kedro_in_process
 
 LEVELS = ("coverage_0", "coverage_0p01")
 SEEDS = (0, 1)
@@ -119,20 +119,23 @@ def test_run_table_and_report(tiny_sweep, catalog):
         assert (tiny_sweep / "data/08_reporting" / figure).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_params_override_of_the_grid_is_honoured(tiny_sweep):
-    result = kedro(
-        tiny_sweep,
+def test_params_override_of_the_grid_is_honoured(tiny_sweep, tmp_path):
+    project = copy_finished(tiny_sweep, tmp_path / "project")  # the training pipeline reads data engineering's output
+    result = kedro_in_process(
+        project,
         "run",
         "--pipeline",
         "training",
         "--env",
         "test",
+        "--runner",
+        "SequentialRunner",
         "--params",
         "sweep.coverages=[0.005],sweep.seeds=[7]",
     )
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert (tiny_sweep / "data/06_models/coverage_0p005/seed_7.pt").exists()
-    assert not (tiny_sweep / "data/06_models/coverage_0p005/seed_0.pt").exists()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (project / "data/06_models/coverage_0p005/seed_7.pt").exists()
+    assert not (project / "data/06_models/coverage_0p005/seed_0.pt").exists()
 
 
 def test_named_colour_deltas(tiny_sweep, catalog):

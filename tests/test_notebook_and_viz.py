@@ -9,7 +9,6 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.conftest import ROOT
-from tests.project import kedro
 
 
 def test_results_notebook_runs_headless(tiny_sweep, monkeypatch):
@@ -30,10 +29,9 @@ def test_results_notebook_runs_headless(tiny_sweep, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def viz(tiny_sweep):
-    result = kedro(tiny_sweep, "viz", "build", "--include-previews", env={"KEDRO_ENV": "test"})
-    assert result.returncode == 0, result.stdout[-3000:]
-    return json.loads((tiny_sweep / "build" / "api" / "main").read_text())
+def viz(tiny_viz):
+    """`kedro viz build --include-previews` of the tiny sweep (shared with tests/test_viz_structure.py)."""
+    return tiny_viz
 
 
 def test_viz_has_one_modular_pipeline_per_coverage_level(viz):

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.project import copy_project, data_files, kedro
+from tests.project import copy_project, data_files, kedro_in_process
 
 ENV = ("--env", "test")
+#: In-process runs (tests/project.py ``kedro_in_process``) where the runner does not matter: sequential.
+SEQUENTIAL = ("--runner", "SequentialRunner")
 #: Four levels so that an interrupted run has finished some and not others.
 GRID = "sweep:\n  coverages: [0, 0.002, 0.005, 0.01]\n  seeds: [0, 1]\n"
 
@@ -28,7 +30,7 @@ def four_level_project(folder: Path) -> Path:
 def reference(tmp_path_factory):
     """An uninterrupted four-level sweep."""
     project = four_level_project(tmp_path_factory.mktemp("reference"))
-    result = kedro(project, "run", "--pipeline", "sweep", *ENV)
+    result = kedro_in_process(project, "run", "--pipeline", "sweep", *ENV, *SEQUENTIAL)
     assert result.returncode == 0, result.stdout[-3000:]
     return project
 
@@ -63,7 +65,7 @@ def test_resume_trains_only_what_is_missing(tmp_path, reference, sig):
     finished = finished_run_files(project)
     assert finished and not (project / "data/08_reporting/coverage_runs.csv").exists()
 
-    result = kedro(project, "run", "--pipeline", "sweep", *ENV, "--only-missing-outputs")
+    result = kedro_in_process(project, "run", "--pipeline", "sweep", *ENV, *SEQUENTIAL, "--only-missing-outputs")
     assert result.returncode == 0, result.stdout[-3000:]
     after = data_files(project)
     assert {k: after[k] for k in finished} == finished  # finished runs untouched
@@ -74,7 +76,7 @@ def test_resume_trains_only_what_is_missing(tmp_path, reference, sig):
 
 def test_sequential_and_parallel_runners_give_identical_results(tmp_path, tiny_sweep):
     project = copy_project(tmp_path)
-    result = kedro(project, "run", "--pipeline", "sweep", *ENV, "--runner", "SequentialRunner")
+    result = kedro_in_process(project, "run", "--pipeline", "sweep", *ENV, "--runner", "SequentialRunner")
     assert result.returncode == 0, result.stdout[-3000:]
     for path in (
         "data/08_reporting/coverage_runs.csv",
@@ -92,13 +94,13 @@ def test_stale_results_are_refused(tmp_path, reference):
     training.write_text("training:\n  batch_size: 64\n  validate_every: 100\n  accelerator: cpu\n  threads: 1\n")
     before = data_files(project)
 
-    resumed = kedro(project, "run", "--pipeline", "sweep", *ENV, "--only-missing-outputs")
+    resumed = kedro_in_process(project, "run", "--pipeline", "sweep", *ENV, "--only-missing-outputs")
     assert resumed.returncode != 0
     output = " ".join((resumed.stdout + resumed.stderr).split())
     assert "Error: 8 of 8 runs were trained with a different configuration" in output
     assert "kedro run --pipeline sweep" in output
 
-    report = kedro(project, "run", "--pipeline", "reporting", *ENV)
+    report = kedro_in_process(project, "run", "--pipeline", "reporting", *ENV)
     assert report.returncode != 0
     assert "runs were trained with a different configuration" in " ".join(report.stdout.split() + report.stderr.split())
     assert data_files(project) == before

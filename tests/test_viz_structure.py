@@ -72,8 +72,9 @@ def default_viz(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def test_viz(tiny_sweep):
-    return viz_build(tiny_sweep, "test", "--include-previews")
+def test_viz(tiny_viz):
+    """`kedro viz build --include-previews` of the finished tiny sweep (conftest.py, shared)."""
+    return tiny_viz
 
 
 @pytest.fixture(params=["base", "test"])
