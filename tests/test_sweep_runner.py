@@ -61,14 +61,14 @@ def test_levels_trained_together_give_the_models_and_scores_of_levels_trained_al
         assert together[path] == alone[path], path
 
 
-def _identity(x):
-    return x
+def _identity(*inputs):
+    return inputs[0]
 
 
-def test_ready_nodes_go_longest_chain_first():
+def test_ready_nodes_go_longest_chain_first_then_most_dependents():
     from kedro.pipeline import Node, Pipeline
 
-    from ex_coverage.runner import chain_lengths
+    from ex_coverage.runner import priorities
 
     pipeline = Pipeline(
         [
@@ -76,7 +76,16 @@ def test_ready_nodes_go_longest_chain_first():
             Node(_identity, "scores", "table", name="table"),
             Node(_identity, "table", "report", name="report"),
             Node(_identity, "scores", "figure", name="figure"),
+            Node(_identity, ["table", "scores"], "estimate", name="estimate"),
+            Node(_identity, ["estimate", "figure"], "page", name="page"),
         ]
     )
-    lengths = {node.name: n for node, n in chain_lengths(pipeline.nodes, pipeline.node_dependencies).items()}
-    assert lengths == {"score": 3, "table": 2, "report": 1, "figure": 1}
+    ranks = {node.name: rank for node, rank in priorities(pipeline.nodes, pipeline.node_dependencies).items()}
+    assert ranks == {
+        "score": (4, 5),
+        "table": (3, 3),
+        "estimate": (2, 1),
+        "figure": (2, 1),
+        "report": (1, 0),
+        "page": (1, 0),
+    }

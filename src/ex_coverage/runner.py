@@ -18,7 +18,7 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 from itertools import chain
 from typing import Any
@@ -100,20 +100,23 @@ def plan_training_batches(nodes: Iterable[Any], workers: int, max_runs: int) -> 
     return batches
 
 
-def chain_lengths(nodes: Sequence[Any], dependencies: dict[Any, set[Any]]) -> dict[Any, int]:
-    """For each node, the number of nodes on the longest chain from it to the end of the run (itself included).
+def priorities(nodes: Sequence[Any], dependencies: dict[Any, set[Any]]) -> dict[Any, tuple[int, int]]:
+    """For each node, ``(longest chain, descendants)``: the number of nodes on the longest chain from it to
+    the end of the run (itself included), then how many nodes depend on it, directly or not.
 
-    Ready nodes go to the workers longest chain first, so that the chain that finishes the run (scores →
-    run table → estimate → report) does not queue behind dozens of independent figures.
+    Ready nodes go to the workers highest first, so that what finishes the run (scores → run table →
+    estimate → report) does not queue behind dozens of independent figures.
     """
     dependents: dict[Any, list[Any]] = {node: [] for node in nodes}
     for node in nodes:
         for parent in dependencies[node]:
             dependents[parent].append(node)
     length: dict[Any, int] = {}
+    below: dict[Any, set[Any]] = {}
     for node in reversed(nodes):  # Kedro sorts pipeline.nodes topologically
         length[node] = 1 + max((length[child] for child in dependents[node]), default=0)
-    return length
+        below[node] = set(dependents[node]).union(*(below[child] for child in dependents[node]))
+    return {node: (length[node], len(below[node])) for node in nodes}
 
 
 def train_nodes_together(nodes: Sequence[Any], inputs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -215,7 +218,7 @@ class SweepRunner(ParallelRunner):
     def _run_batched(self, pipeline: Any, catalog: Any, run_id: str | None) -> None:
         """Kedro 1.7's ``AbstractRunner._run`` loop for a process pool, except that each batch of training
         nodes is submitted as one task once all of its nodes are ready, and ready nodes are submitted
-        longest chain first (:func:`chain_lengths`)."""
+        highest :func:`priorities` first."""
         nodes = pipeline.nodes
         self._validate_catalog(catalog)
         self._validate_nodes(nodes)
@@ -229,28 +232,22 @@ class SweepRunner(ParallelRunner):
             if len(batch) > 1
             for node in batch
         }
-        priority = chain_lengths(nodes, dependencies)
+        priority = priorities(nodes, dependencies)
         todo, done_nodes, futures = set(dependencies), set(), set()
         with self._get_executor(workers) as executor:
             while True:
-                submitted = set()
-                for node in sorted(todo, key=lambda n: (-priority[n], n.name)):
-                    if node in submitted or not dependencies[node] <= done_nodes:
-                        continue
-                    batch = batch_of.get(node)
-                    if batch is None:
-                        task: Any = WorkerTask(node=node, catalog=catalog, is_async=self._is_async, run_id=run_id)
-                        submitted.add(node)
-                    elif all(dependencies[n] <= done_nodes for n in batch):
-                        task = TrainingBatch(batch, catalog, run_id)
-                        submitted.update(batch)
-                    else:
-                        continue
+                # Only as many tasks as workers are in flight: a node that becomes ready later but lies on a
+                # longer chain overtakes those still waiting (the pool itself would run them first come, first served).
+                for task, task_nodes in self._ready_tasks(
+                    todo, done_nodes, dependencies, priority, batch_of, catalog, run_id
+                ):
+                    if len(futures) >= workers:
+                        break
                     futures.add(executor.submit(task))
-                todo -= submitted
+                    todo -= set(task_nodes)
                 if not futures:
                     if todo:
-                        self._raise_runtime_error(todo, done_nodes, submitted, None)
+                        self._raise_runtime_error(todo, done_nodes, set(), None)
                     break
                 finished, futures = wait(futures, return_when=FIRST_COMPLETED)
                 for future in finished:
@@ -264,6 +261,29 @@ class SweepRunner(ParallelRunner):
                         self._logger.info("Completed node: %s", node.name)
                         self._logger.info("Completed %d out of %d tasks", len(done_nodes), len(nodes))
                         self._release_datasets(node, catalog, load_counts, pipeline)
+
+    def _ready_tasks(
+        self,
+        todo: set[Any],
+        done: set[Any],
+        dependencies: dict[Any, set[Any]],
+        priority: dict[Any, tuple[int, int]],
+        batch_of: dict[Any, tuple[Any, ...]],
+        catalog: Any,
+        run_id: str | None,
+    ) -> Iterator[tuple[Any, Sequence[Any]]]:
+        """The tasks that can start now, highest priority first, each with its nodes: a node's, or a training
+        batch's once all of its nodes are ready."""
+        seen: set[Any] = set()
+        for node in sorted(todo, key=lambda n: (-priority[n][0], -priority[n][1], n.name)):
+            if node in seen or not dependencies[node] <= done:
+                continue
+            batch = batch_of.get(node)
+            if batch is None:
+                yield WorkerTask(node=node, catalog=catalog, is_async=self._is_async, run_id=run_id), [node]
+            elif all(dependencies[n] <= done for n in batch):
+                seen.update(batch)
+                yield TrainingBatch(batch, catalog, run_id), batch
 
     # Called in the main process after each node completes: the one place that sees them all.
     def _release_datasets(self, node: Any, catalog: Any, load_counts: Any, pipeline: Any) -> None:
