@@ -50,9 +50,17 @@ def project_copy(folder: Path) -> Path:
 
 
 def kedro(project: Path, *args: str) -> float:
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "kedro", *args], cwd=project, check=True, capture_output=True)
-    return time.perf_counter() - start
+    """Seconds until ``kedro <args>`` exits, as ``time`` in a shell counts them. Its output goes to a file, not
+    a pipe: reading a pipe to its end would also wait for SweepRunner's forkserver, which tears down its
+    interpreter (~1 s) after the command has exited."""
+    with tempfile.TemporaryFile() as output:
+        start = time.perf_counter()
+        result = subprocess.run([sys.executable, "-m", "kedro", *args], cwd=project, stdout=output, stderr=output)
+        seconds = time.perf_counter() - start
+        if result.returncode:
+            output.seek(0)
+            sys.exit(f"kedro {' '.join(args)} failed:\n{output.read().decode()[-3000:]}")
+    return seconds
 
 
 def main() -> None:
