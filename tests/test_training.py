@@ -69,6 +69,30 @@ def test_a_seed_does_not_depend_on_the_seeds_trained_beside_it():
     assert not torch.equal(together[0].state_dict["encoder.0.weight"], together[1].state_dict["encoder.0.weight"])
 
 
+def test_members_of_different_levels_train_together_exactly_as_alone():
+    """Several coverage levels in one ensemble (SweepRunner's batches): each run as its own level gives it,
+    weights, history and validation alike."""
+    from ex_coverage.science.training import Member, train_members
+
+    grid, validation = rgb_grid(10), rgb_grid(4)
+    base = base_label_probabilities(grid, SEED_LABELS)
+    stacked = {m: np.stack(list(label_probabilities(base, m).values()), axis=-1) for m in (0.0, 5.0)}
+    together = train_members(
+        [Member(1, stacked[5.0]), Member(1, stacked[0.0]), Member(2, stacked[5.0])],
+        grid,
+        ["red", "vibrant"],
+        SHORT,
+        validation,
+        {"red": redness(validation) == 1, "vibrant": vibrancy(validation) == 1},
+    )
+    for result, alone in zip(together, [train([1])[0], train([1], multiplier=0.0)[0], train([2])[0]]):
+        assert_same_weights(result.state_dict, alone.state_dict)
+        pd.testing.assert_frame_equal(result.history, alone.history)
+        pd.testing.assert_frame_equal(result.validation, alone.validation)
+        assert result.label_counts == alone.label_counts
+    assert together[1].label_counts["any"] == 0 < together[0].label_counts["any"]
+
+
 def test_state_dict_loads_into_the_plain_model():
     result = train([0])[0]
     model = load_autoencoder(result.state_dict)
