@@ -189,3 +189,17 @@ def test_corrupted_model_met_by_scoring(finished):
 )
 def test_bad_parameters(finished, params, message):
     assert message in run_and_check(finished, "--params", params)
+
+
+def test_a_diverging_batch_of_levels_names_a_level(finished):
+    """One worker: both test levels train as one ensemble (SweepRunner's batch), and the error still names
+    the level, term, step and seed in one line; nothing is overwritten."""
+    path = finished / SCHEDULE
+    try:
+        path.write_text("STEP,lr\n0,1e30\n20,1e30\n")
+        error = run_and_check(finished, "--runner-params", "max_workers=1", derived_may_change=True)
+        assert (
+            error.startswith("Error: coverage ") and "loss term 'reconstruction' became nan at step 1 (seed " in error
+        )
+    finally:
+        path.write_text(GOOD_SCHEDULE)
