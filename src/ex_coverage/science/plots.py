@@ -36,13 +36,9 @@ LOG_METRICS = {"mse_median", "mse_max", "offplane_mean", "offplane_max"}
 
 
 def _subplots(nrows: int = 1, ncols: int = 1, **kwargs) -> tuple[Figure, Any]:
-    """A new figure and its axes, made without pyplot so that no global backend is switched or kept.
-
-    ``layout`` (e.g. ``"constrained"``) gives the figure a layout engine; without one, finish the figure
-    with :func:`_laid_out`.
-    """
-    figsize, layout = kwargs.pop("figsize", None), kwargs.pop("layout", None)
-    figure = Figure(figsize=figsize, layout=layout)
+    """A new figure and its axes, made without pyplot so that no global backend is switched or kept; finish
+    the figure with :func:`_laid_out`."""
+    figure = Figure(figsize=kwargs.pop("figsize", None))
     return figure, figure.subplots(nrows, ncols, **kwargs)
 
 

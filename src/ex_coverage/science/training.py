@@ -122,12 +122,11 @@ class EnsembleTrainingModule(nn.Module):
         # are too: (steps, members, batch) and (steps, members).
         labels = torch.stack([d.labels for d in drawn], dim=1)
         by_name = {name: labels[..., k] for k, name in enumerate(self.label_names)}
-        for k, reg in enumerate(self.regularizers):
+        self._affinity_buffers = [(f"affinity_{k}", f"affinity_total_{k}") for k in range(len(self.regularizers))]
+        for reg, (name, total_name) in zip(self.regularizers, self._affinity_buffers):
             affinity = reg.affinity(by_name)
-            self.register_buffer(f"affinity_{k}", affinity, persistent=False)
-            self.register_buffer(
-                f"affinity_total_{k}", None if affinity is None else affinity_total(affinity), persistent=False
-            )
+            self.register_buffer(name, affinity, persistent=False)
+            self.register_buffer(total_name, None if affinity is None else affinity_total(affinity), persistent=False)
         self.register_buffer(
             "validation_x", validation_colours.expand(len(seeds), -1, -1).contiguous(), persistent=False
         )
@@ -158,7 +157,8 @@ class EnsembleTrainingModule(nn.Module):
             if weight == 0:
                 terms.append(self.not_computed)
                 continue
-            affinity, affinity_sum = getattr(self, f"affinity_{k}"), getattr(self, f"affinity_total_{k}")
+            name, total_name = self._affinity_buffers[k]
+            affinity, affinity_sum = self._buffers[name], self._buffers[total_name]
             if affinity is not None:
                 affinity, affinity_sum = affinity[step], affinity_sum[step]
             term = reg.reduce(reg.per_sample(z), affinity, affinity_sum)
@@ -203,13 +203,12 @@ class EnsembleTrainingModule(nn.Module):
             row.update({f"val_{name}": float(value[member]) for name, value in terms.items()})
             self.validation_records.append(row)
 
-    def validation_frame(self, member: int) -> pd.DataFrame:
-        """The member's validation passes, one row per step; the columns exist even when there was none."""
+    def validation_frame(self) -> pd.DataFrame:
+        """Every validation pass, one row per (step, member); the columns exist even when there was none."""
         columns = ["step", "member", "seed", "val_reconstruction"] + [
             f"val_{r.name}" for r in self.regularizers if r.label_affinities
         ]
-        frame = pd.DataFrame(self.validation_records, columns=columns)
-        return frame[frame["member"] == member].drop(columns="member").reset_index(drop=True)
+        return pd.DataFrame(self.validation_records, columns=columns)
 
     def history_frame(self, member: int) -> pd.DataFrame:
         """The member's per-step losses, learning rate and regularizer weights."""
@@ -307,12 +306,13 @@ def train_members(
     wall = time.perf_counter() - start
     counted = labelled_steps(schedule)
     ensemble = module.ensemble.cpu()
+    validation = module.validation_frame()
     return [
         RunResult(
             seed=int(seed),
             state_dict=ensemble.member_state_dict(member),
             history=module.history_frame(member),
-            validation=module.validation_frame(member),
+            validation=validation[validation["member"] == member].drop(columns="member").reset_index(drop=True),
             label_counts=count_labels(drawn[member], label_names, counted),
             wall_time_s=wall / len(members),
         )
