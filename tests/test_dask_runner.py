@@ -1,6 +1,8 @@
-"""DaskRunner on a 2-worker LocalCluster: same results as the local runners, clear errors from workers.
+"""DaskRunner on a 2-worker LocalCluster behind TLS: same results as the local runners, resume, clear errors
+from workers.
 
-One true `kedro run` subprocess on a cluster; the other runs are the project's CLI in-process (tests/project.py).
+One true `kedro run` subprocess on the cluster; the other runs are the project's CLI in-process (tests/project.py).
+Each cluster costs worker processes that import torch and Lightning, so the tests share one where they can.
 """
 
 from __future__ import annotations
@@ -14,51 +16,6 @@ from tests.project import copy_project, kedro, kedro_in_process
 distributed = pytest.importorskip("distributed")
 
 DASK = ("--runner", "ex_coverage.runner.DaskRunner")
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local:
-        yield local
-
-
-def test_dask_sweep_matches_the_local_runner_and_resumes(tmp_path, tiny_sweep, cluster):
-    project = copy_project(tmp_path)
-    result = kedro(
-        project,
-        "run",
-        "--pipeline",
-        "sweep",
-        "--env",
-        "test",
-        *DASK,
-        "--runner-params",
-        f"address={cluster.scheduler_address}",
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for path in ("data/08_reporting/coverage_runs.csv", "data/06_models/coverage_0p01/seed_1.pt"):
-        assert (project / path).read_bytes() == (tiny_sweep / path).read_bytes(), path
-
-    (project / "data/08_reporting/report.md").unlink()
-    shutil.rmtree(project / "data/06_models/coverage_0")
-    before = (project / "data/06_models/coverage_0p01/seed_1.pt").stat().st_mtime_ns
-    resumed = kedro_in_process(
-        project,
-        "run",
-        "--pipeline",
-        "sweep",
-        "--env",
-        "test",
-        *DASK,
-        "--runner-params",
-        f"address={cluster.scheduler_address}",
-        "--only-missing-outputs",
-    )
-    assert resumed.returncode == 0, (resumed.stdout[-3000:], resumed.exception)
-    assert (project / "data/06_models/coverage_0/seed_0.pt").exists() and (
-        project / "data/08_reporting/report.md"
-    ).exists()
-    assert (project / "data/06_models/coverage_0p01/seed_1.pt").stat().st_mtime_ns == before
 
 
 def test_a_failing_node_names_itself_and_its_worker(tmp_path):
@@ -87,7 +44,12 @@ def secure_cluster():
         yield local, security
 
 
-def test_a_secured_cluster_runs_the_sweep_and_refuses_clients_without_credentials(tmp_path, tiny_sweep, secure_cluster):
+def test_a_secured_cluster_runs_the_sweep_resumes_and_refuses_clients_without_credentials(
+    tmp_path, tiny_sweep, secure_cluster
+):
+    """The sweep as a user runs it on a cluster behind TLS: `kedro run` in a process of its own gives the local
+    runner's results; a resume (in-process) retrains only what is missing; clients without the credentials
+    are refused."""
     from distributed.security import Security
 
     cluster, security = secure_cluster
@@ -99,10 +61,23 @@ def test_a_secured_cluster_runs_the_sweep_and_refuses_clients_without_credential
     (tmp_path / "project").mkdir()
     project = copy_project(tmp_path / "project")
     params = ",".join([f"address={cluster.scheduler_address}", *(f"{k}={v}" for k, v in credentials.items())])
-    result = kedro_in_process(project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", params)
+    result = kedro(project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", params)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for path in ("data/08_reporting/coverage_runs.csv", "data/06_models/coverage_0p01/seed_1.pt"):
         assert (project / path).read_bytes() == (tiny_sweep / path).read_bytes(), path
+
+    (project / "data/08_reporting/report.md").unlink()
+    shutil.rmtree(project / "data/06_models/coverage_0")
+    before = (project / "data/06_models/coverage_0p01/seed_1.pt").stat().st_mtime_ns
+    resumed = kedro_in_process(
+        project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", params,
+        "--only-missing-outputs",
+    )  # fmt: skip
+    assert resumed.returncode == 0, (resumed.stdout[-3000:], resumed.exception)
+    assert (project / "data/06_models/coverage_0/seed_0.pt").exists() and (
+        project / "data/08_reporting/report.md"
+    ).exists()
+    assert (project / "data/06_models/coverage_0p01/seed_1.pt").stat().st_mtime_ns == before
 
     plain = cluster.scheduler_address.replace("tls://", "tcp://")
     with pytest.raises(OSError):  # no TLS at all: the scheduler drops the connection

@@ -16,6 +16,8 @@ from tests.project import copy_project, data_files, kedro_in_process
 ENV = ("--env", "test")
 #: In-process runs (tests/project.py ``kedro_in_process``) where the runner does not matter: sequential.
 SEQUENTIAL = ("--runner", "SequentialRunner")
+#: Kedro's slicing: up to the sweep's run table, for runs whose point is not the figures (about half a sweep).
+TO_RUN_TABLE = ("--to-outputs", "coverage_runs")
 #: Four levels so that an interrupted run has finished some and not others.
 GRID = "sweep:\n  coverages: [0, 0.002, 0.005, 0.01]\n  seeds: [0, 1]\n"
 
@@ -28,9 +30,9 @@ def four_level_project(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """An uninterrupted four-level sweep."""
+    """An uninterrupted four-level sweep, up to its run table (what the resumed runs are compared with)."""
     project = four_level_project(tmp_path_factory.mktemp("reference"))
-    result = kedro_in_process(project, "run", "--pipeline", "sweep", *ENV, *SEQUENTIAL)
+    result = kedro_in_process(project, "run", "--pipeline", "sweep", *ENV, *SEQUENTIAL, *TO_RUN_TABLE)
     assert result.returncode == 0, result.stdout[-3000:]
     return project
 
@@ -60,23 +62,28 @@ def finished_run_files(project: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_resume_trains_only_what_is_missing(tmp_path, reference, sig):
+    """After SIGINT the whole sweep resumes (figures and report too); after SIGKILL the resume goes as far as
+    the run table, which is what the two signals can leave differently (a killed save, the lock)."""
     project = four_level_project(tmp_path)
     interrupt_when_a_level_is_done(project, sig)
     finished = finished_run_files(project)
     assert finished and not (project / "data/08_reporting/coverage_runs.csv").exists()
 
-    result = kedro_in_process(project, "run", "--pipeline", "sweep", *ENV, *SEQUENTIAL, "--only-missing-outputs")
+    resume = ("--only-missing-outputs", *(TO_RUN_TABLE if sig == signal.SIGKILL else ()))
+    result = kedro_in_process(project, "run", "--pipeline", "sweep", *ENV, *SEQUENTIAL, *resume)
     assert result.returncode == 0, result.stdout[-3000:]
     after = data_files(project)
     assert {k: after[k] for k in finished} == finished  # finished runs untouched
     expected = (reference / "data/08_reporting/coverage_runs.csv").read_bytes()
     assert (project / "data/08_reporting/coverage_runs.csv").read_bytes() == expected
     assert not [p for p in (project / "data").rglob("*.partial")] or sig == signal.SIGKILL
+    if sig == signal.SIGINT:
+        assert (project / "data/08_reporting/report.md").exists()
 
 
 def test_sequential_and_parallel_runners_give_identical_results(tmp_path, tiny_sweep):
     project = copy_project(tmp_path)
-    result = kedro_in_process(project, "run", "--pipeline", "sweep", *ENV, "--runner", "SequentialRunner")
+    result = kedro_in_process(project, "run", "--pipeline", "sweep", *ENV, *SEQUENTIAL, *TO_RUN_TABLE)
     assert result.returncode == 0, result.stdout[-3000:]
     for path in (
         "data/08_reporting/coverage_runs.csv",

@@ -44,8 +44,9 @@ def test_levels_trained_together_give_the_models_and_scores_of_levels_trained_al
     each level alone. Models, histories, latents and scores are identical, byte for byte."""
     project = copy_project(tmp_path)
     result = kedro_in_process(
-        project, "run", "--pipeline", "sweep", "--env", "test", "--runner-params", "max_workers=1"
-    )
+        project, "run", "--pipeline", "sweep", "--env", "test", "--runner-params", "max_workers=1", "--to-outputs",
+        "coverage_runs",
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     together, alone = data_files(project), data_files(tiny_sweep)
     compared = [
