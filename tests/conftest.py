@@ -7,9 +7,14 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import pytest
+# Before numpy and torch load: every test process computes on one core. Two pytest workers share two cores with
+# the processes their tests start; thread pools of two threads each would wait on one another.
+for _pool in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_pool, "1")
 
-from ex_coverage.lock import LOCK_NAME
+import pytest  # noqa: E402
+
+from ex_coverage.lock import LOCK_NAME  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_SCHEDULE = ROOT / "data" / "01_raw" / "dopesheet.csv"
@@ -47,6 +52,13 @@ TINY_SWEEP = ("run", "--pipeline", "sweep", "--env", "test", "--params", "traini
 SECOND_WRITER = ("run", "--pipeline", "sweep", "--env", "test", "--params", "training.batch_size=32")
 
 
+def shared_root(tmp_path_factory) -> Path:
+    """The folder every process of this test run shares: the base temporary folder, or with pytest-xdist its
+    parent, where the workers' folders are."""
+    root = tmp_path_factory.getbasetemp()
+    return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+
+
 @contextmanager
 def built_once(tmp_path_factory, name: str):
     """A folder ``name`` shared by the whole test run, built by the first caller: yields ``(folder, built)``;
@@ -54,9 +66,7 @@ def built_once(tmp_path_factory, name: str):
     session fixtures; they meet in the run's common temporary folder, and a file lock lets one build it."""
     from filelock import FileLock
 
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # shared by the workers of this run
+    root = shared_root(tmp_path_factory)
     folder, done = root / name, root / f"{name}.done"
     with FileLock(str(root / f"{name}.lock")):
         if done.exists():
@@ -96,21 +106,85 @@ def _run_tiny_sweep(project: Path) -> SecondWriter:
     )
 
 
+def build_tiny_sweep(root: str) -> None:
+    """In a process of its own (see :func:`start_tiny_sweep`): the tiny sweep in ``<root>/tiny_sweep``, and what
+    the second writer saw; ends with ``tiny_sweep.done``, or ``tiny_sweep.failed`` holding the traceback."""
+    import traceback
+
+    folder = Path(root)
+    try:
+        seen = _run_tiny_sweep(folder / "tiny_sweep")
+        (folder / "tiny_sweep" / "second_writer.json").write_text(json.dumps(asdict(seen)))
+        (folder / "tiny_sweep.done").touch()
+    except BaseException:
+        (folder / "tiny_sweep.failed").write_text(traceback.format_exc())
+        raise
+
+
+#: The process building the tiny sweep, if this process started it.
+_builder: subprocess.Popen | None = None
+
+
+def start_tiny_sweep(tmp_path_factory) -> Path:
+    """Start building the tiny sweep in the background unless a process of this test run already has; returns
+    the shared folder it is built in. Called once the tests are collected, so that other tests run meanwhile."""
+    global _builder
+    from filelock import FileLock
+
+    root = shared_root(tmp_path_factory)
+    with FileLock(str(root / "tiny_sweep.lock")):
+        if not (root / "tiny_sweep").exists():
+            (root / "tiny_sweep").mkdir()
+            _builder = subprocess.Popen(
+                [sys.executable, "-c", f"from tests.conftest import build_tiny_sweep; build_tiny_sweep({str(root)!r})"],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            (root / "tiny_sweep.pid").write_text(str(_builder.pid))
+    return root
+
+
+def _builder_alive(root: Path) -> bool:
+    if _builder is not None:  # ours: poll() also reaps it
+        return _builder.poll() is None
+    try:
+        os.kill(int((root / "tiny_sweep.pid").read_text()), 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    if any("tiny_sweep_run" in item.fixturenames for item in items):
+        start_tiny_sweep(config._tmp_path_factory)
+
+
+def pytest_unconfigure(config) -> None:
+    if _builder is not None and _builder.poll() is None:  # the run ended early (-x, Ctrl-C)
+        _builder.kill()
+
+
 @pytest.fixture(scope="session")
 def tiny_sweep_run(tmp_path_factory) -> tuple[Path, SecondWriter]:
     """`kedro run --pipeline sweep --env test` (2 levels × 2 seeds, 201 steps) in a process of its own, in a project
-    copy; the one finished sweep the tests that read results share (once per test run, pytest-xdist workers included).
+    copy; the one finished sweep the tests that read results share (once per test run, pytest-xdist workers
+    included). It is built in the background from collection on (:func:`start_tiny_sweep`).
 
     Its console is kept in ``RUN_OUTPUT`` (relative to the project copy) for tests/test_console.py. While it holds
-    the run lock, a second writer with another batch size tries the same folder (in-process: the lock is the
-    first's, and a process of its own would add only start-up); what it saw is returned for
+    the run lock, a second writer with another batch size tries the same folder; what it saw is returned for
     tests/test_run_lock.py (the issue's two concurrent sweeps), so that scenario costs no sweep of its own.
     """
-    with built_once(tmp_path_factory, "tiny_sweep") as (project, built):
-        seen = project / "second_writer.json"
-        if not built:
-            seen.write_text(json.dumps(asdict(_run_tiny_sweep(project))))
-        return project, SecondWriter(**json.loads(seen.read_text()))
+    root = start_tiny_sweep(tmp_path_factory)
+    deadline = time.monotonic() + 600
+    while not (root / "tiny_sweep.done").exists():
+        failed = root / "tiny_sweep.failed"
+        if failed.exists():
+            pytest.fail(f"the shared tiny sweep failed:\n{failed.read_text()}", pytrace=False)
+        if not _builder_alive(root) and not (root / "tiny_sweep.done").exists():
+            pytest.fail("the process building the shared tiny sweep ended without finishing it", pytrace=False)
+        assert time.monotonic() < deadline, "the shared tiny sweep took more than 10 minutes"
+        time.sleep(0.1)
+    project = root / "tiny_sweep"
+    return project, SecondWriter(**json.loads((project / "second_writer.json").read_text()))
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,9 @@ import pytest
 
 import ex_coverage.science
 
+#: One pytest-xdist worker runs this module: one fresh interpreter (module fixture) for both checks.
+pytestmark = pytest.mark.xdist_group("architecture")
+
 MODULES = [f"ex_coverage.science.{m.name}" for m in pkgutil.iter_modules(ex_coverage.science.__path__)]
 
 #: In a fresh interpreter: make a figure and report whether pyplot was imported and the backend switched (before

@@ -1,7 +1,10 @@
 """The catalogue of bad inputs: each stops `kedro run` with one `Error:` line naming what and where, and overwrites nothing.
 
 The runs are the project's `kedro run` command in-process (tests/project.py ``kedro_in_process``): the same CLI,
-hooks, runner and error handling, without a process start-up per case."""
+hooks, runner and error handling, without a process start-up per case. An input refused before anything runs is
+refused alike by every runner, so those runs are sequential; the cases marked ``ON_SWEEP_RUNNER`` (errors raised
+inside a node, which cross SweepRunner's worker processes, and one refusal before the run) use the default
+runner, on one pytest-xdist worker: its forkserver imports torch and Lightning once."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ import pytest
 from tests.project import copy_finished, data_files, kedro_in_process
 
 SCHEDULE = "data/01_raw/dopesheet_short.csv"
+SEQUENTIAL = ("--runner", "SequentialRunner")
+ON_SWEEP_RUNNER = pytest.mark.xdist_group("sweep_runner")
 GOOD_SCHEDULE = """STEP,PHASE,ACTION,lr,reg-separate,reg-anchor,reg-planar
 0,Train,,1e-8,0.01,0.02,0.01
 +10,,,0.01,,,
@@ -32,8 +37,13 @@ def finished(tiny_sweep, tmp_path_factory):
 DERIVED = ("02_intermediate", "05_model_input")
 
 
-def run_and_check(project: Path, *args: str, derived_may_change: bool = False) -> str:
-    """Run the sweep, expect one Error line and no file changed.
+def on_sweep_runner(request) -> bool:
+    """Whether this case runs on the default runner (it is marked ``ON_SWEEP_RUNNER``)."""
+    return request.node.get_closest_marker("xdist_group") is not None
+
+
+def run_and_check(project: Path, *args: str, derived_may_change: bool = False, sweep_runner: bool = False) -> str:
+    """Run the sweep (sequentially unless ``sweep_runner``), expect one Error line and no file changed.
 
     With ``derived_may_change`` (an input that parses but fails in training) data engineering has
     legitimately re-derived its outputs from the new raw file; the results must still be untouched.
@@ -44,7 +54,8 @@ def run_and_check(project: Path, *args: str, derived_may_change: bool = False) -
         return {k: v for k, v in found.items() if not (derived_may_change and Path(k).parts[1] in DERIVED)}
 
     before = files()
-    result = kedro_in_process(project, "run", "--pipeline", "sweep", "--env", "test", *args)
+    runner = () if sweep_runner else SEQUENTIAL
+    result = kedro_in_process(project, "run", "--pipeline", "sweep", "--env", "test", *runner, *args)
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1, result.stderr[-2000:]
@@ -57,7 +68,9 @@ def run_and_check(project: Path, *args: str, derived_may_change: bool = False) -
 @pytest.mark.parametrize(
     "sweep, message",
     [
-        ("coverages: [-0.1]\n  seeds: [0]", "sweep.coverages[0] = -0.1 is outside [0, 1)"),
+        pytest.param(
+            "coverages: [-0.1]\n  seeds: [0]", "sweep.coverages[0] = -0.1 is outside [0, 1)", marks=ON_SWEEP_RUNNER
+        ),
         ("coverages: [1.0]\n  seeds: [0]", "sweep.coverages[0] = 1.0 is outside [0, 1)"),
         ("coverages: [abc]\n  seeds: [0]", "sweep.coverages[0] = 'abc' is not a number"),
         ("coverages: [0.9995]\n  seeds: [0]", "sweep.coverages entry 0.9995: coverage 0.9995 is not reachable"),
@@ -82,12 +95,12 @@ def run_and_check(project: Path, *args: str, derived_may_change: bool = False) -
         "unknown-key",
     ],
 )
-def test_bad_grid(finished, sweep, message):
+def test_bad_grid(finished, sweep, message, request):
     grid = finished / "conf/test/parameters_sweep.yml"
     original = grid.read_text()
     grid.write_text(f"sweep:\n  {sweep}\n")
     try:
-        assert message in run_and_check(finished)
+        assert message in run_and_check(finished, sweep_runner=on_sweep_runner(request))
     finally:
         grid.write_text(original)
 
@@ -115,7 +128,9 @@ def test_bad_grid(finished, sweep, message):
             f"{SCHEDULE}, row 2, column 'lr:log': '0' must be positive in log space",
         ),
         (None, f"{SCHEDULE}: schedule file not found"),
-        ("STEP,lr\n0,1e30\n20,1e30\n", "loss term 'reconstruction' became nan at step 1"),
+        pytest.param(
+            "STEP,lr\n0,1e30\n20,1e30\n", "loss term 'reconstruction' became nan at step 1", marks=ON_SWEEP_RUNNER
+        ),
         (
             GOOD_SCHEDULE.replace("+10,,,0.01", "+10,,,-0.01"),
             f"{SCHEDULE}, column 'lr': value -8.55901e-05 at step 1 (after interpolation); the learning rate must be > 0",
@@ -145,14 +160,16 @@ def test_bad_grid(finished, sweep, message):
         "unknown-column",
     ],
 )
-def test_bad_schedule(finished, schedule, message):
+def test_bad_schedule(finished, schedule, message, request):
     path = finished / SCHEDULE
     try:
         if schedule is None:
             path.unlink()
         else:
             path.write_text(schedule)
-        error = run_and_check(finished, derived_may_change="became nan" in message)
+        error = run_and_check(
+            finished, derived_may_change="became nan" in message, sweep_runner=on_sweep_runner(request)
+        )
         assert message in error
         if "became nan" in message:
             assert error.startswith("Error: coverage ") and "(seed " in error
@@ -160,12 +177,13 @@ def test_bad_schedule(finished, schedule, message):
         path.write_text(GOOD_SCHEDULE)
 
 
+@ON_SWEEP_RUNNER
 def test_corrupted_model_met_by_scoring(finished):
     model = finished / "data/06_models/coverage_0/seed_0.pt"
     original = model.read_bytes()
     model.write_bytes(original[: len(original) // 2])
     try:
-        error = run_and_check(finished, "--from-nodes", "coverage_0.score_seeds")
+        error = run_and_check(finished, "--from-nodes", "coverage_0.score_seeds", sweep_runner=True)
         assert "data/06_models/coverage_0/seed_0.pt is unreadable or corrupted" in error
     finally:
         model.write_bytes(original)
@@ -191,13 +209,14 @@ def test_bad_parameters(finished, params, message):
     assert message in run_and_check(finished, "--params", params)
 
 
+@ON_SWEEP_RUNNER
 def test_a_diverging_batch_of_levels_names_a_level(finished):
     """One worker: both test levels train as one ensemble (SweepRunner's batch), and the error still names
     the level, term, step and seed in one line; nothing is overwritten."""
     path = finished / SCHEDULE
     try:
         path.write_text("STEP,lr\n0,1e30\n20,1e30\n")
-        error = run_and_check(finished, "--runner-params", "max_workers=1", derived_may_change=True)
+        error = run_and_check(finished, "--runner-params", "max_workers=1", derived_may_change=True, sweep_runner=True)
         assert (
             error.startswith("Error: coverage ") and "loss term 'reconstruction' became nan at step 1 (seed " in error
         )

@@ -39,6 +39,9 @@ from ex_coverage.sweep import SweepConfigError
 from tests.conftest import SEED_LABELS
 from tests.project import copy_project, kedro_in_process
 
+#: One pytest-xdist worker runs this module: the tiny map (module fixture) is built once.
+pytestmark = pytest.mark.xdist_group("budget_map")
+
 CRITERION = {c.column: c for c in CRITERIA}
 
 

@@ -2,7 +2,7 @@
 from workers.
 
 One true `kedro run` subprocess on the cluster; the other runs are the project's CLI in-process (tests/project.py).
-Each cluster costs worker processes that import torch and Lightning, so the tests share one where they can.
+Each cluster's workers import torch and Lightning (seconds each), so the runs share one cluster.
 """
 
 from __future__ import annotations
@@ -13,23 +13,12 @@ import pytest
 
 from tests.project import copy_project, kedro, kedro_in_process
 
+#: One pytest-xdist worker runs this module: one cluster (module fixture) for the module.
+pytestmark = pytest.mark.xdist_group("dask_runner")
+
 distributed = pytest.importorskip("distributed")
 
 DASK = ("--runner", "ex_coverage.runner.DaskRunner")
-
-
-def test_a_failing_node_names_itself_and_its_worker(tmp_path):
-    """On a LocalCluster the runner starts itself (one worker is enough to name it; each costs a process start)."""
-    project = copy_project(tmp_path)
-    (project / "data/01_raw/dopesheet_short.csv").write_text("STEP,lr\n0,1e30\n20,1e30\n")
-    result = kedro_in_process(
-        project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", "n_workers=1"
-    )
-    assert result.returncode != 0 and not result.traceback, result.exception
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1, result.stderr[-3000:]
-    assert "node 'coverage_0" in errors[0] and ".train_seeds' failed on Dask worker tcp://" in errors[0]
-    assert "TrainingDiverged: coverage " in errors[0] and ": loss term" in errors[0]
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +33,20 @@ def secure_cluster():
         yield local, security
 
 
+@pytest.fixture(scope="module")
+def runner_params(secure_cluster, tmp_path_factory) -> str:
+    """``--runner-params`` for the secured cluster: its address and the client's credentials as PEM files."""
+    cluster, security = secure_cluster
+    folder = tmp_path_factory.mktemp("credentials")
+    credentials = {}
+    for name in ("tls_ca_file", "tls_client_cert", "tls_client_key"):  # PEM text in memory: give the runner files
+        (folder / f"{name}.pem").write_text(getattr(security, name) or security.tls_client_cert)
+        credentials[name] = folder / f"{name}.pem"
+    return ",".join([f"address={cluster.scheduler_address}", *(f"{k}={v}" for k, v in credentials.items())])
+
+
 def test_a_secured_cluster_runs_the_sweep_resumes_and_refuses_clients_without_credentials(
-    tmp_path, tiny_sweep, secure_cluster
+    tmp_path, tiny_sweep, secure_cluster, runner_params
 ):
     """The sweep as a user runs it on a cluster behind TLS: `kedro run` in a process of its own gives the local
     runner's results; a resume (in-process) retrains only what is missing; clients without the credentials
@@ -54,14 +55,8 @@ def test_a_secured_cluster_runs_the_sweep_resumes_and_refuses_clients_without_cr
 
     cluster, security = secure_cluster
     assert cluster.scheduler_address.startswith("tls://")
-    credentials = {}
-    for name in ("tls_ca_file", "tls_client_cert", "tls_client_key"):  # PEM text in memory: give the runner files
-        (tmp_path / f"{name}.pem").write_text(getattr(security, name) or security.tls_client_cert)
-        credentials[name] = tmp_path / f"{name}.pem"
-    (tmp_path / "project").mkdir()
-    project = copy_project(tmp_path / "project")
-    params = ",".join([f"address={cluster.scheduler_address}", *(f"{k}={v}" for k, v in credentials.items())])
-    result = kedro(project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", params)
+    project = copy_project(tmp_path)
+    result = kedro(project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", runner_params)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for path in ("data/08_reporting/coverage_runs.csv", "data/06_models/coverage_0p01/seed_1.pt"):
         assert (project / path).read_bytes() == (tiny_sweep / path).read_bytes(), path
@@ -70,7 +65,7 @@ def test_a_secured_cluster_runs_the_sweep_resumes_and_refuses_clients_without_cr
     shutil.rmtree(project / "data/06_models/coverage_0")
     before = (project / "data/06_models/coverage_0p01/seed_1.pt").stat().st_mtime_ns
     resumed = kedro_in_process(
-        project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", params,
+        project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", runner_params,
         "--only-missing-outputs",
     )  # fmt: skip
     assert resumed.returncode == 0, (resumed.stdout[-3000:], resumed.exception)
@@ -86,6 +81,33 @@ def test_a_secured_cluster_runs_the_sweep_resumes_and_refuses_clients_without_cr
         distributed.Client(cluster.scheduler_address, security=Security.temporary(), timeout=5)
     with distributed.Client(cluster.scheduler_address, security=security, timeout=5) as client:
         assert client.submit(sum, [1, 2]).result() == 3
+
+
+def test_a_failing_node_names_itself_and_its_worker(tmp_path, runner_params):
+    project = copy_project(tmp_path)
+    (project / "data/01_raw/dopesheet_short.csv").write_text("STEP,lr\n0,1e30\n20,1e30\n")
+    result = kedro_in_process(
+        project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", runner_params
+    )
+    assert result.returncode != 0 and not result.traceback, result.exception
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, result.stderr[-3000:]
+    assert "node 'coverage_0" in errors[0] and ".train_seeds' failed on Dask worker tls://" in errors[0]
+    assert "TrainingDiverged: coverage " in errors[0] and ": loss term" in errors[0]
+
+
+def test_without_an_address_the_runner_starts_a_local_cluster_of_its_own():
+    """``--runner-params n_workers=1,security=temporary``: a LocalCluster of one worker behind throw-away TLS
+    credentials, closed with the run."""
+    from ex_coverage.runner import DaskRunner
+
+    client, cluster = DaskRunner(n_workers=1, security="temporary")._client()
+    try:
+        assert cluster.scheduler_address.startswith("tls://") and len(client.scheduler_info()["workers"]) == 1
+        assert client.submit(sum, [1, 2]).result() == 3
+    finally:
+        client.close()
+        cluster.close()
 
 
 def test_tls_credentials_must_come_together(tmp_path):

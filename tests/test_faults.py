@@ -22,6 +22,8 @@ from ex_coverage import datasets
 from ex_coverage.lock import LOCK_NAME
 from tests.project import copy_finished, data_files, kedro_in_process
 
+#: Reporting up to the report (Kedro's slicing): what these tests compare, without the level figures.
+TO_REPORT = ("--to-outputs", "report")
 REPORTED = (
     "data/08_reporting/report.md",
     "data/08_reporting/coverage_runs.csv",
@@ -78,7 +80,7 @@ def test_a_run_whose_disk_fills_up_fails_with_one_line_and_keeps_the_previous_re
     bootstrap_project(project)
     disk_fills_up(monkeypatch, "report.md")
     result = CliRunner().invoke(
-        cli, ["run", "--pipeline", "reporting", "--env", "test", "--runner", "SequentialRunner"]
+        cli, ["run", "--pipeline", "reporting", "--env", "test", "--runner", "SequentialRunner", *TO_REPORT]
     )
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
@@ -114,7 +116,9 @@ def test_a_kill_during_reporting_then_a_rerun_gives_the_uninterrupted_report(pro
     leftover.write_text("half a report")  # as a kill mid-save would leave
 
     # the rerun in-process (the runner does not matter here): its console is the lock's warnings and cleanup line
-    rerun = kedro_in_process(project, "run", "--pipeline", "reporting", "--env", "test", "--runner", "SequentialRunner")
+    rerun = kedro_in_process(
+        project, "run", "--pipeline", "reporting", "--env", "test", "--runner", "SequentialRunner", *TO_REPORT
+    )
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     output = " ".join((rerun.stdout + rerun.stderr).split())
     assert "Taking over a stale run lock" in output and "is no longer running" in output
@@ -131,7 +135,9 @@ def test_score_tables_made_from_other_run_records_are_refused(project):
     record.write_text(json.dumps(retrained))
     before = data_files(project)
 
-    result = kedro_in_process(project, "run", "--pipeline", "reporting", "--env", "test")
+    result = kedro_in_process(
+        project, "run", "--pipeline", "reporting", "--env", "test", "--runner", "SequentialRunner"
+    )
     assert result.returncode == 1 and not result.traceback, result.exception
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1, result.stderr[-3000:]

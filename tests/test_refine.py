@@ -66,6 +66,8 @@ def test_refine_end_to_end(tiny_sweep, tmp_path):
     # in-process (tests/project.py): the project's `kedro refine`; the runner does not matter to the rounds
     project = copy_finished(tiny_sweep, tmp_path / "project")
     sequential = ("--runner", "SequentialRunner")
+    levels = project / "data/08_reporting/levels"
+    earlier_levels = {p: p.stat().st_mtime_ns for p in levels.iterdir()}
     result = kedro_in_process(project, "refine", "--env", "test", *sequential, "--budget", "2", "--params", LOOSE)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
@@ -83,18 +85,26 @@ def test_refine_end_to_end(tiny_sweep, tmp_path):
     assert len(runs) == 6 and sorted(runs.loc[runs["refinement"], "coverage"]) == [0.00251, 0.00501]
     report = (project / "data/08_reporting/report.md").read_text()
     assert "2 runs came from refinement" in report and "0.00251: seeds 2" in report
+    # the final report makes the new levels' pages and figures and leaves the earlier levels' as they were
+    assert {p: p.stat().st_mtime_ns for p in earlier_levels} == earlier_levels
+    assert {"coverage_0p00251.md", "coverage_0p00501_seeds.png"} <= {p.name for p in levels.iterdir()}
     ed80 = pd.read_csv(project / "data/08_reporting/ed80.csv")
     assert list(ed80["criterion"]) == ["effective", "structured", "controllable", "m1", "m2", "m3", "m4", "m5"]
 
     # the refined report is reproduced by the reporting pipeline alone, which reads the refinement file
     (project / "data/08_reporting/report.md").unlink()
-    again = kedro_in_process(project, "run", "--pipeline", "reporting", "--env", "test", *sequential, "--params", LOOSE)
+    again = kedro_in_process(
+        project, "run", "--pipeline", "reporting", "--env", "test", *sequential, "--params", LOOSE,
+        "--to-outputs", "report",
+    )  # fmt: skip
     assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
     assert (project / "data/08_reporting/report.md").read_text() == report
 
     # the new levels are ordinary sweep levels: resumable, nothing is missing
     models = {p: p.stat().st_mtime_ns for p in (project / "data/06_models").rglob("*.pt")}
-    resumed = kedro_in_process(project, "run", "--pipeline", "training", "--env", "test", "--only-missing-outputs")
+    resumed = kedro_in_process(
+        project, "run", "--pipeline", "training", "--env", "test", *sequential, "--only-missing-outputs"
+    )
     assert resumed.returncode == 0 and "Trained" not in resumed.stdout + resumed.stderr, resumed.exception
     assert {p: p.stat().st_mtime_ns for p in (project / "data/06_models").rglob("*.pt")} == models
 

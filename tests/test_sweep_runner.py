@@ -39,6 +39,7 @@ def test_a_batch_exceeds_the_run_limit_only_when_one_level_does():
     assert sorted(runs(b) for b in plan_training_batches(create_pipeline(grid).nodes, 2, 200)) == [120, 120] + [180] * 4
 
 
+@pytest.mark.xdist_group("sweep_runner")  # with the other in-process SweepRunner runs: one forkserver
 def test_levels_trained_together_give_the_models_and_scores_of_levels_trained_alone(tmp_path, tiny_sweep):
     """One worker: the test grid's two levels train as one ensemble; the tiny sweep (two workers) trained
     each level alone. Models, histories, latents and scores are identical, byte for byte."""

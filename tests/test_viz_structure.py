@@ -16,6 +16,9 @@ from ex_coverage.sweep import parse_grid
 from tests.conftest import ROOT
 from tests.project import copy_project, kedro
 
+#: One pytest-xdist worker runs this module: the default grid's kedro-viz build (module fixture) is made once.
+pytestmark = pytest.mark.xdist_group("viz_structure")
+
 #: Layers top to bottom (SPEC: 01_raw … 08_reporting; the layers this project uses).
 LAYERS = ["raw", "intermediate", "model_input", "models", "model_output", "reporting"]
 PER_LEVEL = 3  # datasets that may cross one coverage level's boundary

@@ -173,9 +173,25 @@ def refine(
             f"{levels[0]['seeds'][-1]}; {added}/{budget} of budget); {_describe(result.fit)} [{result.seconds:.0f} s]"
         )
     with _session(project_path, env, params) as session:
-        session.run(pipeline_names=["reporting"], runner=runner_factory())
+        stale = report_nodes_to_run(session.load_context().catalog)
+        session.run(pipeline_names=["reporting"], node_names=stale, runner=runner_factory())
     echo(f"refine: report regenerated; {time.perf_counter() - started:.0f} s in all")
     return result.fit
+
+
+def report_nodes_to_run(catalog: Any) -> list[str]:
+    """The reporting nodes a refinement makes stale: everything sweep-wide (the run table changed) and the pages
+    and figures of levels without a page yet (the new ones). A level's own page and figures depend on its runs
+    alone, so those of earlier levels stay as they are."""
+    from kedro.framework.project import pipelines
+
+    from ex_coverage.pipelines.levels import boundary_name
+
+    return [
+        node.name
+        for node in pipelines["reporting"].nodes
+        if node.namespace is None or not catalog.exists(boundary_name(node.namespace, "report"))
+    ]
 
 
 def _last_round(path: Path) -> int:

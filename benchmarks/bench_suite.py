@@ -1,0 +1,64 @@
+"""The test suite's wall time against the default sweep's (issue 11: the suite within 2× the sweep). By hand:
+
+    python benchmarks/bench_suite.py              # 2 rounds: sweep, then suite
+    python benchmarks/bench_suite.py --repeats 3
+
+Each round runs the README's main command (`kedro run --pipeline sweep`, default configuration, fresh project
+copy) and then the README's test command (`python -m pytest`, as CI runs it), one straight after the other, so
+that both see the same machine; prints both medians and the ratio suite / sweep. The host's speed drifts by tens
+of per cent over minutes, which is why the two are interleaved rather than measured apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_sweep import kedro, project_copy
+from bench_training import ROOT
+
+
+def suite() -> float:
+    """Seconds `python -m pytest` takes in the repository (quiet: its summary line is printed)."""
+    env = {**os.environ, "DO_NOT_TRACK": "1", "KEDRO_DISABLE_TELEMETRY": "1", "MPLBACKEND": "Agg"}
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - start
+    if result.returncode:
+        sys.exit(f"the test suite failed:\n{result.stdout[-3000:]}")
+    print(f"   suite: {result.stdout.strip().splitlines()[-1]}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    sweeps, suites = [], []
+    for round_number in range(1, args.repeats + 1):
+        with tempfile.TemporaryDirectory() as folder:
+            sweeps.append(kedro(project_copy(Path(folder)), "run", "--pipeline", "sweep"))
+        suites.append(suite())
+        print(f"round {round_number}: sweep {sweeps[-1]:.1f} s, suite {suites[-1]:.1f} s")
+    sweep, tests = statistics.median(sweeps), statistics.median(suites)
+    print(f"default sweep: median {sweep:.1f} s  (runs: {', '.join(f'{t:.1f}' for t in sweeps)})")
+    print(f"test suite:    median {tests:.1f} s  (runs: {', '.join(f'{t:.1f}' for t in suites)})")
+    print(f"ratio suite / sweep = {tests / sweep:.2f}")
+
+
+if __name__ == "__main__":
+    main()
