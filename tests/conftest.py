@@ -153,9 +153,20 @@ def _builder_alive(root: Path) -> bool:
     return True
 
 
+def reads_tiny_sweep(item) -> bool:
+    """Whether a test needs the finished tiny sweep when it starts (a fixture, or the ``uses_tiny_sweep`` mark where
+    a fixture asks for it by name)."""
+    return "tiny_sweep_run" in item.fixturenames or item.get_closest_marker("uses_tiny_sweep") is not None
+
+
 def pytest_collection_modifyitems(session, config, items) -> None:
-    if any("tiny_sweep_run" in item.fixturenames for item in items):
+    """Start the tiny sweep, and order the tests for pytest-xdist, which hands them out in this order: first the
+    grouped tests (xdist_group: the long ones, which share a module fixture) that do not read the tiny sweep, then
+    the other tests that do not, then those that do. Long tests first keep both workers busy to the end; readers
+    last find the sweep built instead of waiting for it."""
+    if not config.option.collectonly and any(reads_tiny_sweep(item) for item in items):
         start_tiny_sweep(config._tmp_path_factory)
+    items.sort(key=lambda item: (reads_tiny_sweep(item), item.get_closest_marker("xdist_group") is None))
 
 
 def pytest_unconfigure(config) -> None:

@@ -46,11 +46,11 @@ def runner_params(secure_cluster, tmp_path_factory) -> str:
 
 
 def test_a_secured_cluster_runs_the_sweep_resumes_and_refuses_clients_without_credentials(
-    tmp_path, tiny_sweep, secure_cluster, runner_params
+    tmp_path, secure_cluster, runner_params, request
 ):
     """The sweep as a user runs it on a cluster behind TLS: `kedro run` in a process of its own gives the local
     runner's results; a resume (in-process) retrains only what is missing; clients without the credentials
-    are refused."""
+    are refused. (The shared tiny sweep is asked for once this sweep has run: it is built meanwhile.)"""
     from distributed.security import Security
 
     cluster, security = secure_cluster
@@ -58,6 +58,7 @@ def test_a_secured_cluster_runs_the_sweep_resumes_and_refuses_clients_without_cr
     project = copy_project(tmp_path)
     result = kedro(project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", runner_params)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    tiny_sweep = request.getfixturevalue("tiny_sweep")
     for path in ("data/08_reporting/coverage_runs.csv", "data/06_models/coverage_0p01/seed_1.pt"):
         assert (project / path).read_bytes() == (tiny_sweep / path).read_bytes(), path
 

@@ -16,9 +16,6 @@ from ex_coverage.sweep import parse_grid
 from tests.conftest import ROOT
 from tests.project import copy_project, kedro
 
-#: One pytest-xdist worker runs this module: the default grid's kedro-viz build (module fixture) is made once.
-pytestmark = pytest.mark.xdist_group("viz_structure")
-
 #: Layers top to bottom (SPEC: 01_raw … 08_reporting; the layers this project uses).
 LAYERS = ["raw", "intermediate", "model_input", "models", "model_output", "reporting"]
 PER_LEVEL = 3  # datasets that may cross one coverage level's boundary
@@ -80,7 +77,12 @@ def test_viz(tiny_viz):
     return tiny_viz
 
 
-@pytest.fixture(params=["base", "test"])
+@pytest.fixture(
+    params=[
+        pytest.param("base", marks=pytest.mark.xdist_group("viz_default")),  # one worker builds the default viz once
+        pytest.param("test", marks=pytest.mark.uses_tiny_sweep),
+    ]
+)
 def built(request):
     """(grid, viz JSON) of each environment; the test one needs the tiny sweep, the default one does not."""
     return grid_of(request.param), request.getfixturevalue("default_viz" if request.param == "base" else "test_viz")
