@@ -181,8 +181,8 @@ class AtomicFigureDataset(_AtomicLocalSave, MatplotlibDataset):
     Unlike its parent it loads, as the PNG bytes (for notebooks and the kedro-viz image preview).
     """
 
-    # No bbox_inches="tight": the project's figures lay themselves out (constrained layout), and a tight
-    # bounding box costs a second drawing of every figure.
+    # No bbox_inches="tight": the project's figures are laid out when made (science/plots.py ``_laid_out``),
+    # and a tight bounding box costs a second drawing of every figure.
     DEFAULT_SAVE_ARGS: ClassVar[dict[str, Any]] = {"format": "png", "dpi": 110}
 
     def load(self) -> bytes:
