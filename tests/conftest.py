@@ -1,5 +1,6 @@
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -137,7 +138,7 @@ def start_tiny_sweep(tmp_path_factory) -> Path:
             (root / "tiny_sweep").mkdir()
             _builder = subprocess.Popen(
                 [sys.executable, "-c", f"from tests.conftest import build_tiny_sweep; build_tiny_sweep({str(root)!r})"],
-                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
             (root / "tiny_sweep.pid").write_text(str(_builder.pid))
     return root
@@ -170,8 +171,8 @@ def pytest_collection_modifyitems(session, config, items) -> None:
 
 
 def pytest_unconfigure(config) -> None:
-    if _builder is not None and _builder.poll() is None:  # the run ended early (-x, Ctrl-C)
-        _builder.kill()
+    if _builder is not None and _builder.poll() is None:  # the run ended early (-x, Ctrl-C): stop it and its sweep
+        os.killpg(_builder.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")
@@ -181,8 +182,9 @@ def tiny_sweep_run(tmp_path_factory) -> tuple[Path, SecondWriter]:
     included). It is built in the background from collection on (:func:`start_tiny_sweep`).
 
     Its console is kept in ``RUN_OUTPUT`` (relative to the project copy) for tests/test_console.py. While it holds
-    the run lock, a second writer with another batch size tries the same folder; what it saw is returned for
-    tests/test_run_lock.py (the issue's two concurrent sweeps), so that scenario costs no sweep of its own.
+    the run lock, a second writer with another batch size tries the same folder (in the builder's process); what
+    it saw is returned for tests/test_run_lock.py (the issue's two concurrent sweeps), so that scenario costs no
+    sweep of its own.
     """
     root = start_tiny_sweep(tmp_path_factory)
     deadline = time.monotonic() + 600
