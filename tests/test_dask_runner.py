@@ -24,10 +24,17 @@ DASK = ("--runner", "ex_coverage.runner.DaskRunner")
 @pytest.fixture(scope="module")
 def secure_cluster():
     """A LocalCluster that only accepts TLS clients holding the cluster's (temporary) credentials."""
+    import dask
     from distributed.security import Security
 
+    from ex_coverage.runner import start_worker_server
+
+    start_worker_server()  # a forkserver that has imported torch, Lightning and the project (or the one running)
     security = Security.temporary()
-    with distributed.LocalCluster(
+    # The workers fork from it rather than spawn: each spawned worker would import torch and Lightning again (seconds
+    # of CPU in a suite that shares two cores). Dask's own stack profiler is off for the same reason.
+    forked = {"distributed.worker.multiprocessing-method": "forkserver", "distributed.worker.profile.enabled": False}
+    with dask.config.set(forked), distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, security=security, protocol="tls://"
     ) as local:
         yield local, security
