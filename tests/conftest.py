@@ -46,6 +46,10 @@ class SecondWriter:
     seconds: float  # from its start to its refusal
 
 
+#: Tests whose in-process runs start worker processes from this pytest worker's forkserver (SweepRunner's, the Dask
+#: cluster's): one pytest-xdist worker runs them all, so that one forkserver imports torch, Lightning and the project.
+ON_FORKSERVER = pytest.mark.xdist_group("forkserver")
+
 #: The tiny sweep's command (batch size 64 is the default, written out as the first of two writers with
 #: different batch sizes: tests/test_run_lock.py).
 TINY_SWEEP = ("run", "--pipeline", "sweep", "--env", "test", "--params", "training.batch_size=64")
@@ -163,11 +167,18 @@ def reads_tiny_sweep(item) -> bool:
 def pytest_collection_modifyitems(session, config, items) -> None:
     """Start the tiny sweep, and order the tests for pytest-xdist, which hands them out in this order: first the
     grouped tests (xdist_group: the long ones, which share a module fixture) that do not read the tiny sweep, then
-    the other tests that do not, then those that do. Long tests first keep both workers busy to the end; readers
-    last find the sweep built instead of waiting for it."""
+    the other tests that do not, then those that do; within each kind, tests marked ``long`` first. Long tests
+    first keep both workers busy to the end (a worker holds two tests ahead, and nothing moves them to an idle
+    one); readers last find the sweep built instead of waiting for it."""
     if not config.option.collectonly and any(reads_tiny_sweep(item) for item in items):
         start_tiny_sweep(config._tmp_path_factory)
-    items.sort(key=lambda item: (reads_tiny_sweep(item), item.get_closest_marker("xdist_group") is None))
+    items.sort(
+        key=lambda item: (
+            reads_tiny_sweep(item),
+            item.get_closest_marker("xdist_group") is None,
+            item.get_closest_marker("long") is None,
+        )
+    )
 
 
 def pytest_unconfigure(config) -> None:

@@ -4,7 +4,7 @@ The runs are the project's `kedro run` command in-process (tests/project.py ``ke
 hooks, runner and error handling, without a process start-up per case. An input refused before anything runs is
 refused alike by every runner, so those runs are sequential; the cases marked ``ON_SWEEP_RUNNER`` (errors raised
 inside a node, which cross SweepRunner's worker processes, and one refusal before the run) use the default
-runner, on one pytest-xdist worker: its forkserver imports torch and Lightning once."""
+runner, on the pytest-xdist worker whose forkserver has imported torch and Lightning (conftest ``ON_FORKSERVER``)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ON_FORKSERVER
 from tests.project import copy_finished, data_files, kedro_in_process
 
 SCHEDULE = "data/01_raw/dopesheet_short.csv"
 SEQUENTIAL = ("--runner", "SequentialRunner")
-ON_SWEEP_RUNNER = pytest.mark.xdist_group("sweep_runner")
+ON_SWEEP_RUNNER = ON_FORKSERVER
 GOOD_SCHEDULE = """STEP,PHASE,ACTION,lr,reg-separate,reg-anchor,reg-planar
 0,Train,,1e-8,0.01,0.02,0.01
 +10,,,0.01,,,

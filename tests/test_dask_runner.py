@@ -11,14 +11,19 @@ import shutil
 
 import pytest
 
+from tests.conftest import ON_FORKSERVER
 from tests.project import copy_project, kedro, kedro_in_process
 
-#: One pytest-xdist worker runs this module: one cluster (module fixture) for the module.
-pytestmark = pytest.mark.xdist_group("dask_runner")
+#: One pytest-xdist worker runs this module: one cluster (module fixture), whose workers fork from the forkserver
+#: that SweepRunner's in-process runs use too.
+pytestmark = ON_FORKSERVER
 
 distributed = pytest.importorskip("distributed")
 
 DASK = ("--runner", "ex_coverage.runner.DaskRunner")
+#: Kedro's slicing: the sweep up to its report, without figures and level pages (made by the same nodes and datasets
+#: under every runner; the shared tiny sweep makes them all).
+TO_REPORT = ("--to-outputs", "report")
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +39,17 @@ def secure_cluster():
     # The workers fork from it rather than spawn: each spawned worker would import torch and Lightning again (seconds
     # of CPU in a suite that shares two cores). Dask's own stack profiler is off for the same reason.
     forked = {"distributed.worker.multiprocessing-method": "forkserver", "distributed.worker.profile.enabled": False}
-    with dask.config.set(forked), distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, security=security, protocol="tls://"
-    ) as local:
+    with (
+        dask.config.set(forked),
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            security=security,
+            protocol="tls://",
+        ) as local,
+    ):
         yield local, security
 
 
@@ -55,15 +68,17 @@ def runner_params(secure_cluster, tmp_path_factory) -> str:
 def test_a_secured_cluster_runs_the_sweep_resumes_and_refuses_clients_without_credentials(
     tmp_path, secure_cluster, runner_params, request
 ):
-    """The sweep as a user runs it on a cluster behind TLS: `kedro run` in a process of its own gives the local
-    runner's results; a resume (in-process) retrains only what is missing; clients without the credentials
+    """The sweep as a user runs it on a cluster behind TLS (up to its report): `kedro run` in a process of its own
+    gives the local runner's results; a resume (in-process) retrains only what is missing; clients without the credentials
     are refused. (The shared tiny sweep is asked for once this sweep has run: it is built meanwhile.)"""
     from distributed.security import Security
 
     cluster, security = secure_cluster
     assert cluster.scheduler_address.startswith("tls://")
     project = copy_project(tmp_path)
-    result = kedro(project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", runner_params)
+    result = kedro(
+        project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", runner_params, *TO_REPORT
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     tiny_sweep = request.getfixturevalue("tiny_sweep")
     for path in ("data/08_reporting/coverage_runs.csv", "data/06_models/coverage_0p01/seed_1.pt"):
@@ -74,7 +89,7 @@ def test_a_secured_cluster_runs_the_sweep_resumes_and_refuses_clients_without_cr
     before = (project / "data/06_models/coverage_0p01/seed_1.pt").stat().st_mtime_ns
     resumed = kedro_in_process(
         project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", runner_params,
-        "--only-missing-outputs",
+        "--only-missing-outputs", *TO_REPORT,
     )  # fmt: skip
     assert resumed.returncode == 0, (resumed.stdout[-3000:], resumed.exception)
     assert (project / "data/06_models/coverage_0/seed_0.pt").exists() and (

@@ -123,6 +123,7 @@ def test_criteria_without_a_column_are_not_measured():
     assert list(ed80_row("m5", None)) == ED80_COLUMNS and ed80_row("m5", None)["criterion"] == "m5"
 
 
+@pytest.mark.long
 def test_profile_interval_covers_the_true_ed80_about_95_percent_of_the_time():
     """200 simulated sweeps (9 levels × 6 seeds) of a known logistic dose–response, ED80 = 0.001."""
     rng = np.random.default_rng(2026)

@@ -95,6 +95,7 @@ def test_a_run_whose_disk_fills_up_fails_with_one_line_and_keeps_the_previous_re
     assert not (project / "data" / LOCK_NAME).exists()
 
 
+@pytest.mark.long
 def test_a_kill_during_reporting_then_a_rerun_gives_the_uninterrupted_report(project, tiny_sweep):
     shutil.rmtree(project / "data/08_reporting")
     # a process of its own (it is killed); sequential, as the runner does not matter and spawns no workers

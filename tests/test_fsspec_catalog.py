@@ -55,6 +55,7 @@ def remote_sweep(tmp_path):
         fsspec.filesystem("memory").rm(root.removeprefix("memory://"), recursive=True)
 
 
+@pytest.mark.long
 def test_the_tiny_sweep_writes_and_reads_through_memory_urls(remote_sweep):
     project, root, catalog = remote_sweep
     memory = fsspec.filesystem("memory")

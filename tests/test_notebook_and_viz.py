@@ -11,6 +11,7 @@ from nbclient import NotebookClient
 from tests.conftest import ROOT
 
 
+@pytest.mark.long
 def test_results_notebook_runs_headless(tiny_sweep, monkeypatch):
     monkeypatch.setenv("KEDRO_ENV", "test")
     notebook = nbformat.read(ROOT / "notebooks" / "coverage_report.ipynb", as_version=4)
@@ -34,6 +35,7 @@ def viz(tiny_viz):
     return tiny_viz
 
 
+@pytest.mark.long
 def test_viz_has_one_modular_pipeline_per_coverage_level(viz):
     levels = {k for k in viz["modular_pipelines"] if k.startswith("coverage_")}
     assert levels == {"coverage_0", "coverage_0p01"}

@@ -40,11 +40,12 @@ def reference(tmp_path_factory):
     return project
 
 
-def interrupt_when_a_level_is_done(project: Path, sig: int) -> None:
-    """Start the sweep and send ``sig`` to its whole process group once the first level's scores exist."""
+def interrupt_when_a_level_is_done(project: Path, sig: int, *runner: str) -> None:
+    """Start the sweep (on ``runner``, default the project's) and send ``sig`` to its whole process group once the
+    first level's scores exist."""
     env = {**os.environ, "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "kedro", "run", "--pipeline", "sweep", *ENV],
+        [sys.executable, "-m", "kedro", "run", "--pipeline", "sweep", *ENV, *runner],
         cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + 240
@@ -63,12 +64,19 @@ def finished_run_files(project: Path) -> dict[str, bytes]:
     return {k: v for k, v in data_files(project).items() if any(f"/{level}/" in k for level in done)}
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
-def test_resume_trains_only_what_is_missing(tmp_path, reference, sig):
-    """The resume goes as far as the run table: what an interrupted training can leave behind. (A resume of the
-    whole sweep, figures and report included, is checked on a cluster: tests/test_dask_runner.py.)"""
+@pytest.mark.parametrize(
+    "sig, runner",
+    [(signal.SIGINT, ()), (signal.SIGKILL, SEQUENTIAL)],
+    ids=["SIGINT", "SIGKILL"],
+)
+def test_resume_trains_only_what_is_missing(tmp_path, reference, sig, runner):
+    """Ctrl-C reaches the default runner's worker processes too; a hard kill leaves what the catalog's atomic writes
+    leave under any runner, so that run is sequential (no worker processes to start). The resume goes as far as the
+    run table: what an interrupted training can leave behind. (A resume up to the
+    report is checked on a cluster, tests/test_dask_runner.py; a whole pipeline's, figures included, on the budget
+    map, tests/test_budget_map.py.)"""
     project = four_level_project(tmp_path)
-    interrupt_when_a_level_is_done(project, sig)
+    interrupt_when_a_level_is_done(project, sig, *runner)
     finished = finished_run_files(project)
     assert finished and not (project / "data/08_reporting/coverage_runs.csv").exists()
 

@@ -62,6 +62,7 @@ def test_a_round_uses_fresh_shared_seeds_and_new_namespaces():
     assert all(0.001 < level["coverage"] < 0.1 for level in levels)
 
 
+@pytest.mark.long
 def test_refine_end_to_end(tiny_sweep, tmp_path):
     # in-process (tests/project.py): the project's `kedro refine`; the runner does not matter to the rounds
     project = copy_finished(tiny_sweep, tmp_path / "project")

@@ -9,6 +9,7 @@ import pytest
 from ex_coverage.pipelines.training.pipeline import create_pipeline
 from ex_coverage.runner import plan_training_batches, trains_together
 from ex_coverage.sweep import parse_grid, parse_refinement
+from tests.conftest import ON_FORKSERVER
 from tests.project import copy_project, data_files, kedro_in_process
 
 GRID = parse_grid({"coverages": [0, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.1], "seeds": [0, 1, 2]})
@@ -39,7 +40,7 @@ def test_a_batch_exceeds_the_run_limit_only_when_one_level_does():
     assert sorted(runs(b) for b in plan_training_batches(create_pipeline(grid).nodes, 2, 200)) == [120, 120] + [180] * 4
 
 
-@pytest.mark.xdist_group("sweep_runner")  # with the other in-process SweepRunner runs: one forkserver
+@ON_FORKSERVER
 def test_levels_trained_together_give_the_models_and_scores_of_levels_trained_alone(tmp_path, tiny_sweep):
     """One worker: the test grid's two levels train as one ensemble; the tiny sweep (two workers) trained
     each level alone. Models, histories, latents and scores are identical, byte for byte."""

@@ -179,6 +179,7 @@ def test_validation_is_diagnostic_only():
     assert len(never.history.merge(never.validation.drop(columns="seed"), on="step", how="left")) == len(SHORT)
 
 
+@pytest.mark.long
 def test_seed_configuration_reproduces_the_seed_reconstruction_error():
     """SPEC §11: the seed run (m = 1) reaches a median MSE of 4.3e-05 on the 240×48×48 HSV grid."""
     from ex_coverage.science.colour import hsv_grid

@@ -49,7 +49,7 @@ WORKER_MODULES = (
     "ex_coverage.pipeline_registry",
     "ex_coverage.pipelines.training.nodes",
     "ex_coverage.science.training",
-    "lightning",  # imported by training on use
+    "lightning_fabric",  # imported by training on use
     "ex_coverage.science.evaluation",
     "ex_coverage.pipelines.reporting.nodes",
     "ex_coverage.pipelines.reporting.estimate_nodes",

@@ -111,4 +111,8 @@ def check_fresh(
 
 def environment() -> dict[str, str]:
     """Library versions, recorded for information (not part of the fingerprint)."""
-    return {"python": platform.python_version(), "torch": version("torch"), "lightning": version("lightning")}
+    return {
+        "python": platform.python_version(),
+        "torch": version("torch"),
+        "lightning-fabric": version("lightning-fabric"),
+    }
