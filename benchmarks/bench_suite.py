@@ -39,7 +39,9 @@ def suite() -> float:
     )
     seconds = time.perf_counter() - start
     if result.returncode:
-        sys.exit(f"the test suite failed:\n{result.stdout[-3000:]}")
+        log = Path(tempfile.mkstemp(prefix="bench_suite_", suffix=".log")[1])
+        log.write_text(result.stdout + result.stderr)
+        sys.exit(f"the test suite failed (its whole output: {log}):\n{result.stdout[-3000:]}")
     print(f"   suite: {result.stdout.strip().splitlines()[-1]}")
     return seconds
 

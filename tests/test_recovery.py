@@ -19,6 +19,9 @@ pytestmark = pytest.mark.xdist_group("recovery")
 ENV = ("--env", "test")
 #: In-process runs (tests/project.py ``kedro_in_process``) where the runner does not matter: sequential.
 SEQUENTIAL = ("--runner", "SequentialRunner")
+#: The default runner with one worker process: it scores the levels one after another, so that the interrupt, sent
+#: once the first level is scored, comes long before the run table even on a loaded machine.
+ONE_WORKER = ("--runner-params", "max_workers=1")
 #: Kedro's slicing: up to the sweep's run table, for runs whose point is not the figures (about half a sweep).
 TO_RUN_TABLE = ("--to-outputs", "coverage_runs")
 #: Four levels so that an interrupted run has finished some and not others.
@@ -66,7 +69,7 @@ def finished_run_files(project: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize(
     "sig, runner",
-    [(signal.SIGINT, ()), (signal.SIGKILL, SEQUENTIAL)],
+    [(signal.SIGINT, ONE_WORKER), (signal.SIGKILL, SEQUENTIAL)],
     ids=["SIGINT", "SIGKILL"],
 )
 def test_resume_trains_only_what_is_missing(tmp_path, reference, sig, runner):
