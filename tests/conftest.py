@@ -1,4 +1,5 @@
 import json
+import multiprocessing.forkserver
 import os
 import signal
 import subprocess
@@ -44,6 +45,7 @@ class SecondWriter:
     traceback: bool  # whether an error escaped its CLI (a process of its own would have printed a traceback)
     exception: str  # that error, if any
     seconds: float  # from its start to its refusal
+    started_workers: bool  # whether it started SweepRunner's forkserver (which imports torch and the project)
 
 
 #: Tests whose in-process runs start worker processes from this pytest worker's forkserver (SweepRunner's, the Dask
@@ -99,6 +101,7 @@ def _run_tiny_sweep(project: Path) -> SecondWriter:
         started = time.monotonic()
         second = kedro_in_process(project, *SECOND_WRITER)
         refused_after = time.monotonic() - started
+        started_workers = multiprocessing.forkserver._forkserver._forkserver_pid is not None
         stdout, stderr = first.communicate(timeout=600)
     finally:
         if first.poll() is None:
@@ -107,7 +110,14 @@ def _run_tiny_sweep(project: Path) -> SecondWriter:
     (project / RUN_OUTPUT).write_text(stdout + stderr)  # the console, for tests/test_console.py
     command = " ".join(["kedro", *TINY_SWEEP])
     return SecondWriter(
-        first.pid, command, second.returncode, second.stderr, second.traceback, repr(second.exception), refused_after
+        first.pid,
+        command,
+        second.returncode,
+        second.stderr,
+        second.traceback,
+        repr(second.exception),
+        refused_after,
+        started_workers,
     )
 
 

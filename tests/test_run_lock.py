@@ -124,6 +124,7 @@ def test_two_concurrent_sweeps_one_succeeds_the_other_stops_at_once(tiny_sweep, 
     assert "started 20" in errors[0]
     assert "Traceback" not in second.stderr and not second.traceback, second.exception
     assert second.seconds < 30, second.seconds  # nothing was loaded or trained
+    assert not second.started_workers  # nor were worker processes started, to import torch for nothing
     # The first succeeded (else no tiny sweep), and every result on disk is the first configuration's.
     records = list((tiny_sweep / "data/07_model_output").glob("*/run_record_seed_*.json"))
     assert len(records) == 4

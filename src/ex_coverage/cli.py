@@ -53,10 +53,10 @@ def run(ctx: click.Context, **kwargs) -> None:
     if not kwargs.get("runner"):
         kwargs["runner"] = DEFAULT_RUNNER
     os.environ.setdefault("KEDRO_MP_CONTEXT", "spawn")
-    if kwargs["runner"] == DEFAULT_RUNNER:
-        _start_worker_server()
     try:
         with run_lock(DATA_DIR, command=command_line()), warnings.catch_warnings():
+            if kwargs["runner"] == DEFAULT_RUNNER:
+                _start_worker_server()
             # `--pipeline`, the spelling this project documents, still works in Kedro 1.7; Kedro re-enables
             # its deprecation warnings on import, so the package-level filter does not reach this one.
             warnings.filterwarnings("ignore", message=r"Option '--pipeline' is deprecated")
@@ -91,10 +91,10 @@ def refine(width: float, budget: int, runner: str | None, env: str | None, param
 
     os.environ.setdefault("KEDRO_MP_CONTEXT", "spawn")
     runner_class = load_obj(runner or DEFAULT_RUNNER, "kedro.runner")
-    if runner is None:
-        _start_worker_server()
     try:
         with run_lock(DATA_DIR, command=command_line()):
+            if runner is None:
+                _start_worker_server()
             run_refinement(Path.cwd(), env, params, width, budget, runner_class, echo=click.echo)
     except EXPECTED_ERRORS as error:
         click.secho(f"Error: {describe(error)}", fg="red", err=True)
@@ -102,8 +102,9 @@ def refine(width: float, budget: int, runner: str | None, env: str | None, param
 
 
 def _start_worker_server() -> None:
-    """Let SweepRunner's workers import torch, Lightning and the project while Kedro starts the session (the
-    forkserver writes nothing, so it may start before the run lock is taken)."""
+    """Let SweepRunner's workers import torch, Lightning and the project while Kedro starts the session. Called
+    once the run lock is taken: a second writer, refused at once, starts no process that would spend seconds of
+    CPU importing them for nothing."""
     from ex_coverage.runner import start_worker_server
 
     start_worker_server()
