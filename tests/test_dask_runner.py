@@ -27,29 +27,29 @@ TO_REPORT = ("--to-outputs", "report")
 
 
 @pytest.fixture(scope="module")
-def secure_cluster():
-    """A LocalCluster that only accepts TLS clients holding the cluster's (temporary) credentials."""
+def forked_workers():
+    """Dask starts its worker processes from SweepRunner's forkserver, which has imported torch, Lightning and the
+    project, instead of spawning them: each spawned worker would import them again (seconds of CPU in a suite that
+    shares two cores). Dask's own stack profiler is off for the same reason."""
     import dask
-    from distributed.security import Security
 
     from ex_coverage.runner import start_worker_server
 
-    start_worker_server()  # a forkserver that has imported torch, Lightning and the project (or the one running)
-    security = Security.temporary()
-    # The workers fork from it rather than spawn: each spawned worker would import torch and Lightning again (seconds
-    # of CPU in a suite that shares two cores). Dask's own stack profiler is off for the same reason.
+    start_worker_server()  # or the one this process already runs
     forked = {"distributed.worker.multiprocessing-method": "forkserver", "distributed.worker.profile.enabled": False}
-    with (
-        dask.config.set(forked),
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            security=security,
-            protocol="tls://",
-        ) as local,
-    ):
+    with dask.config.set(forked):
+        yield
+
+
+@pytest.fixture(scope="module")
+def secure_cluster(forked_workers):
+    """A LocalCluster that only accepts TLS clients holding the cluster's (temporary) credentials."""
+    from distributed.security import Security
+
+    security = Security.temporary()
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, security=security, protocol="tls://"
+    ) as local:
         yield local, security
 
 
@@ -119,7 +119,7 @@ def test_a_failing_node_names_itself_and_its_worker(tmp_path, runner_params):
     assert "TrainingDiverged: coverage " in errors[0] and ": loss term" in errors[0]
 
 
-def test_without_an_address_the_runner_starts_a_local_cluster_of_its_own():
+def test_without_an_address_the_runner_starts_a_local_cluster_of_its_own(forked_workers):
     """``--runner-params n_workers=1,security=temporary``: a LocalCluster of one worker behind throw-away TLS
     credentials, closed with the run."""
     from ex_coverage.runner import DaskRunner

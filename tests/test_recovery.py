@@ -47,10 +47,16 @@ def interrupt_when_a_level_is_done(project: Path, sig: int, *runner: str) -> Non
     """Start the sweep (on ``runner``, default the project's) and send ``sig`` to its whole process group once the
     first level's scores exist."""
     env = {**os.environ, "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kedro", "run", "--pipeline", "sweep", *ENV, *runner],
-        cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    # As from a terminal: a test run started as a background job (`pytest &`) ignores SIGINT, and a process inherits
+    # that (the sweep would ignore Ctrl-C); a handled signal is reset to its default action in the new program.
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kedro", "run", "--pipeline", "sweep", *ENV, *runner],
+            cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    finally:
+        signal.signal(signal.SIGINT, ignored)
     deadline = time.monotonic() + 240
     while not list((project / "data/07_model_output").glob("*/run_scores.parquet")):
         assert process.poll() is None, "the sweep ended before any level finished"
@@ -75,9 +81,8 @@ def finished_run_files(project: Path) -> dict[str, bytes]:
 def test_resume_trains_only_what_is_missing(tmp_path, reference, sig, runner):
     """Ctrl-C reaches the default runner's worker processes too; a hard kill leaves what the catalog's atomic writes
     leave under any runner, so that run is sequential (no worker processes to start). The resume goes as far as the
-    run table: what an interrupted training can leave behind. (A resume up to the
-    report is checked on a cluster, tests/test_dask_runner.py; a whole pipeline's, figures included, on the budget
-    map, tests/test_budget_map.py.)"""
+    run table: what an interrupted training can leave behind. (A resume up to the report is checked on a cluster,
+    tests/test_dask_runner.py; a whole pipeline's, figures included, on the budget map, tests/test_budget_map.py.)"""
     project = four_level_project(tmp_path)
     interrupt_when_a_level_is_done(project, sig, *runner)
     finished = finished_run_files(project)
