@@ -50,11 +50,13 @@ def interrupt_when_a_level_is_done(project: Path, sig: int, *runner: str) -> Non
     # As from a terminal: a test run started as a background job (`pytest &`) ignores SIGINT, and a process inherits
     # that (the sweep would ignore Ctrl-C); a handled signal is reset to its default action in the new program.
     ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
+    console = project / "interrupted_run.txt"  # what the sweep printed (outside data/), for a failure message
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "kedro", "run", "--pipeline", "sweep", *ENV, *runner],
-            cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+        with console.open("w") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "kedro", "run", "--pipeline", "sweep", *ENV, *runner],
+                cwd=project, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
     finally:
         signal.signal(signal.SIGINT, ignored)
     deadline = time.monotonic() + 240
@@ -63,8 +65,12 @@ def interrupt_when_a_level_is_done(project: Path, sig: int, *runner: str) -> Non
         assert time.monotonic() < deadline
         time.sleep(0.02)
     os.killpg(process.pid, sig)
-    process.wait(timeout=60)
-    assert process.returncode != 0
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail(f"the sweep went on 60 s after {signal.Signals(sig).name}:\n{console.read_text()[-3000:]}")
+    assert process.returncode != 0, console.read_text()[-3000:]
 
 
 def finished_run_files(project: Path) -> dict[str, bytes]:
