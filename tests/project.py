@@ -11,6 +11,14 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
+#: ``--runner`` for runs where the runner does not matter to what a test checks: one process, no workers to start.
+SEQUENTIAL = ("--runner", "SequentialRunner")
+#: Kedro's slicing, for runs whose point is not the figures: up to the sweep's run table, or up to its report
+#: (the figures and level pages are made by the same nodes and datasets under every runner; the shared tiny sweep
+#: makes them all).
+TO_RUN_TABLE = ("--to-outputs", "coverage_runs")
+TO_REPORT = ("--to-outputs", "report")
+
 
 def copy_project(destination: Path) -> Path:
     """A runnable copy of the project's configuration and raw inputs (the package itself is installed)."""

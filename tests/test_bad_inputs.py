@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ON_FORKSERVER
-from tests.project import copy_finished, data_files, kedro_in_process
+from tests.project import SEQUENTIAL, copy_finished, data_files, kedro_in_process
 
 SCHEDULE = "data/01_raw/dopesheet_short.csv"
-SEQUENTIAL = ("--runner", "SequentialRunner")
 ON_SWEEP_RUNNER = ON_FORKSERVER
 GOOD_SCHEDULE = """STEP,PHASE,ACTION,lr,reg-separate,reg-anchor,reg-planar
 0,Train,,1e-8,0.01,0.02,0.01

@@ -37,7 +37,7 @@ from ex_coverage.science.labels import (
 )
 from ex_coverage.sweep import SweepConfigError
 from tests.conftest import SEED_LABELS
-from tests.project import copy_project, kedro_in_process
+from tests.project import SEQUENTIAL, copy_project, kedro_in_process
 
 #: One pytest-xdist worker runs this module: the tiny map (module fixture) is built once.
 pytestmark = pytest.mark.xdist_group("budget_map")
@@ -281,7 +281,6 @@ def test_heat_maps_one_panel_per_criterion_with_the_cheapest_cell_outlined():
 
 # --- end to end ------------------------------------------------------------------------------------------------
 
-SEQUENTIAL = ("--runner", "SequentialRunner")
 CELLS = ("budget_r0_v0", "budget_r0_v0p01", "budget_r0p005_v0", "budget_r0p005_v0p01")
 
 

@@ -10,7 +10,7 @@ import pytest
 from ex_coverage.progress import LevelProgress
 from ex_coverage.summary import ed80_line, runs_line, sweep_summary
 from tests.conftest import RUN_OUTPUT
-from tests.project import copy_project, kedro_in_process
+from tests.project import SEQUENTIAL, copy_project, kedro_in_process
 
 #: A default sweep's whole console output must fit on one screen.
 MAX_LINES = 60
@@ -61,7 +61,7 @@ def test_warnings_still_reach_the_console(tmp_path):
         project,
         "run",
         "--env", "test",
-        "--runner", "SequentialRunner",
+        *SEQUENTIAL,
         "--params", "sweep.coverages=[0.1]",
         "--to-nodes", "coverage_0p1.solve_label_multiplier",
     )  # fmt: skip

@@ -12,7 +12,7 @@ import shutil
 import pytest
 
 from tests.conftest import ON_FORKSERVER
-from tests.project import copy_project, kedro, kedro_in_process
+from tests.project import TO_REPORT, copy_project, kedro, kedro_in_process
 
 #: One pytest-xdist worker runs this module: one cluster (module fixture), whose workers fork from the forkserver
 #: that SweepRunner's in-process runs use too.
@@ -21,9 +21,6 @@ pytestmark = ON_FORKSERVER
 distributed = pytest.importorskip("distributed")
 
 DASK = ("--runner", "ex_coverage.runner.DaskRunner")
-#: Kedro's slicing: the sweep up to its report, without figures and level pages (made by the same nodes and datasets
-#: under every runner; the shared tiny sweep makes them all).
-TO_REPORT = ("--to-outputs", "report")
 
 
 @pytest.fixture(scope="module")

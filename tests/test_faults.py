@@ -20,10 +20,8 @@ from kedro.io import DatasetError
 
 from ex_coverage import datasets
 from ex_coverage.lock import LOCK_NAME
-from tests.project import copy_finished, data_files, kedro_in_process
+from tests.project import SEQUENTIAL, TO_REPORT, copy_finished, data_files, kedro_in_process
 
-#: Reporting up to the report (Kedro's slicing): what these tests compare, without the level figures.
-TO_REPORT = ("--to-outputs", "report")
 REPORTED = (
     "data/08_reporting/report.md",
     "data/08_reporting/coverage_runs.csv",
@@ -79,9 +77,7 @@ def test_a_run_whose_disk_fills_up_fails_with_one_line_and_keeps_the_previous_re
     monkeypatch.chdir(project)
     bootstrap_project(project)
     disk_fills_up(monkeypatch, "report.md")
-    result = CliRunner().invoke(
-        cli, ["run", "--pipeline", "reporting", "--env", "test", "--runner", "SequentialRunner", *TO_REPORT]
-    )
+    result = CliRunner().invoke(cli, ["run", "--pipeline", "reporting", "--env", "test", *SEQUENTIAL, *TO_REPORT])
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1, result.stderr[-3000:]
@@ -101,7 +97,7 @@ def test_a_kill_during_reporting_then_a_rerun_gives_the_uninterrupted_report(pro
     # a process of its own (it is killed); sequential, as the runner does not matter and spawns no workers
     env = {**os.environ, "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "kedro", "run", "--pipeline", "reporting", "--env", "test", "--runner", "SequentialRunner"],
+        [sys.executable, "-m", "kedro", "run", "--pipeline", "reporting", "--env", "test", *SEQUENTIAL],
         cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + 240
@@ -117,9 +113,7 @@ def test_a_kill_during_reporting_then_a_rerun_gives_the_uninterrupted_report(pro
     leftover.write_text("half a report")  # as a kill mid-save would leave
 
     # the rerun in-process (the runner does not matter here): its console is the lock's warnings and cleanup line
-    rerun = kedro_in_process(
-        project, "run", "--pipeline", "reporting", "--env", "test", "--runner", "SequentialRunner", *TO_REPORT
-    )
+    rerun = kedro_in_process(project, "run", "--pipeline", "reporting", "--env", "test", *SEQUENTIAL, *TO_REPORT)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     output = " ".join((rerun.stdout + rerun.stderr).split())
     assert "Taking over a stale run lock" in output and "is no longer running" in output
@@ -136,9 +130,7 @@ def test_score_tables_made_from_other_run_records_are_refused(project):
     record.write_text(json.dumps(retrained))
     before = data_files(project)
 
-    result = kedro_in_process(
-        project, "run", "--pipeline", "reporting", "--env", "test", "--runner", "SequentialRunner"
-    )
+    result = kedro_in_process(project, "run", "--pipeline", "reporting", "--env", "test", *SEQUENTIAL)
     assert result.returncode == 1 and not result.traceback, result.exception
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1, result.stderr[-3000:]

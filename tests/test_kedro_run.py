@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.project import copy_finished, kedro_in_process
+from tests.project import SEQUENTIAL, copy_finished, kedro_in_process
 
 LEVELS = ("coverage_0", "coverage_0p01")
 SEEDS = (0, 1)
@@ -128,8 +128,7 @@ def test_params_override_of_the_grid_is_honoured(tiny_sweep, tmp_path):
         "training",
         "--env",
         "test",
-        "--runner",
-        "SequentialRunner",
+        *SEQUENTIAL,
         "--params",
         "sweep.coverages=[0.005],sweep.seeds=[7]",
     )

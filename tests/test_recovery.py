@@ -11,19 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.project import copy_project, data_files, kedro_in_process
+from tests.project import SEQUENTIAL, TO_RUN_TABLE, copy_project, data_files, kedro_in_process
 
 #: One pytest-xdist worker runs this module: the reference sweep (module fixture) is built once.
 pytestmark = pytest.mark.xdist_group("recovery")
 
 ENV = ("--env", "test")
-#: In-process runs (tests/project.py ``kedro_in_process``) where the runner does not matter: sequential.
-SEQUENTIAL = ("--runner", "SequentialRunner")
 #: The default runner with one worker process: it scores the levels one after another, so that the interrupt, sent
 #: once the first level is scored, comes long before the run table even on a loaded machine.
 ONE_WORKER = ("--runner-params", "max_workers=1")
-#: Kedro's slicing: up to the sweep's run table, for runs whose point is not the figures (about half a sweep).
-TO_RUN_TABLE = ("--to-outputs", "coverage_runs")
 #: Four levels so that an interrupted run has finished some and not others.
 GRID = "sweep:\n  coverages: [0, 0.002, 0.005, 0.01]\n  seeds: [0, 1]\n"
 

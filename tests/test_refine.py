@@ -11,7 +11,7 @@ from ex_coverage.refine import plan_round
 from ex_coverage.science.estimate import fit_dose_response
 from ex_coverage.science.metrics import Thresholds
 from ex_coverage.sweep import SweepConfigError, parse_grid, parse_refinement
-from tests.project import copy_finished, kedro_in_process
+from tests.project import SEQUENTIAL, TO_REPORT, copy_finished, kedro_in_process
 
 # Loose thresholds under which every run of the tiny sweep at c = 0.01 passes (winding must still be ±1), so
 # that the fit says "every run passes" and refinement looks below the lowest level. (Kedro replaces a
@@ -66,10 +66,9 @@ def test_a_round_uses_fresh_shared_seeds_and_new_namespaces():
 def test_refine_end_to_end(tiny_sweep, tmp_path):
     # in-process (tests/project.py): the project's `kedro refine`; the runner does not matter to the rounds
     project = copy_finished(tiny_sweep, tmp_path / "project")
-    sequential = ("--runner", "SequentialRunner")
     levels = project / "data/08_reporting/levels"
     earlier_levels = {p: p.stat().st_mtime_ns for p in levels.iterdir()}
-    result = kedro_in_process(project, "refine", "--env", "test", *sequential, "--budget", "2", "--params", LOOSE)
+    result = kedro_in_process(project, "refine", "--env", "test", *SEQUENTIAL, "--budget", "2", "--params", LOOSE)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "refine: start — 4 runs; ED80 not estimable (every run passes" in output
@@ -95,8 +94,8 @@ def test_refine_end_to_end(tiny_sweep, tmp_path):
     # the refined report is reproduced by the reporting pipeline alone, which reads the refinement file
     (project / "data/08_reporting/report.md").unlink()
     again = kedro_in_process(
-        project, "run", "--pipeline", "reporting", "--env", "test", *sequential, "--params", LOOSE,
-        "--to-outputs", "report",
+        project, "run", "--pipeline", "reporting", "--env", "test", *SEQUENTIAL, "--params", LOOSE,
+        *TO_REPORT,
     )  # fmt: skip
     assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
     assert (project / "data/08_reporting/report.md").read_text() == report
@@ -104,7 +103,7 @@ def test_refine_end_to_end(tiny_sweep, tmp_path):
     # the new levels are ordinary sweep levels: resumable, nothing is missing
     models = {p: p.stat().st_mtime_ns for p in (project / "data/06_models").rglob("*.pt")}
     resumed = kedro_in_process(
-        project, "run", "--pipeline", "training", "--env", "test", *sequential, "--only-missing-outputs"
+        project, "run", "--pipeline", "training", "--env", "test", *SEQUENTIAL, "--only-missing-outputs"
     )
     assert resumed.returncode == 0 and "Trained" not in resumed.stdout + resumed.stderr, resumed.exception
     assert {p: p.stat().st_mtime_ns for p in (project / "data/06_models").rglob("*.pt")} == models

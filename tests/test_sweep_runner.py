@@ -10,7 +10,7 @@ from ex_coverage.pipelines.training.pipeline import create_pipeline
 from ex_coverage.runner import plan_training_batches, trains_together
 from ex_coverage.sweep import parse_grid, parse_refinement
 from tests.conftest import ON_FORKSERVER
-from tests.project import copy_project, data_files, kedro_in_process
+from tests.project import TO_RUN_TABLE, copy_project, data_files, kedro_in_process
 
 GRID = parse_grid({"coverages": [0, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.1], "seeds": [0, 1, 2]})
 
@@ -46,9 +46,8 @@ def test_levels_trained_together_give_the_models_and_scores_of_levels_trained_al
     each level alone. Models, histories, latents and scores are identical, byte for byte."""
     project = copy_project(tmp_path)
     result = kedro_in_process(
-        project, "run", "--pipeline", "sweep", "--env", "test", "--runner-params", "max_workers=1", "--to-outputs",
-        "coverage_runs",
-    )  # fmt: skip
+        project, "run", "--pipeline", "sweep", "--env", "test", "--runner-params", "max_workers=1", *TO_RUN_TABLE
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     together, alone = data_files(project), data_files(tiny_sweep)
     compared = [
