@@ -64,6 +64,24 @@ class InProcessResult:
         return self.exception is not None and not isinstance(self.exception, SystemExit)
 
 
+def bootstrap(project: Path) -> None:
+    """Kedro's ``bootstrap_project(project)`` for a copy of this project, with the settings configured once per
+    process.
+
+    Every copy runs the installed package, so its settings (``ex_coverage.settings``) are the same. Configuring them
+    again costs dynaconf three ``inspect.stack()`` walks of pytest's deep stack (0.1–0.3 s each time, seconds over
+    the suite), and Kedro would put each copy's empty ``src/`` on ``sys.path``. The pipeline registry is reset, as
+    Kedro's bootstrap resets it.
+    """
+    from kedro.framework import project as kedro_project
+    from kedro.framework.startup import bootstrap_project
+
+    if kedro_project.PACKAGE_NAME == "ex_coverage":
+        kedro_project.pipelines.configure(kedro_project.pipelines._pipelines_module)
+    else:
+        bootstrap_project(project)
+
+
 def kedro_in_process(project: Path, *args: str) -> InProcessResult:
     """Run the project's command ``kedro <args>`` (``run`` or ``refine``, with this project's defaults and
     error handling: ``ex_coverage.cli``) in this process, in the folder ``project``, as the subprocess
@@ -73,7 +91,7 @@ def kedro_in_process(project: Path, *args: str) -> InProcessResult:
     configuration could leave behind and restores it afterwards:
 
     - the working folder (catalog paths and the run lock are relative to the project folder);
-    - ``bootstrap_project(project)``: settings and the pipeline registry of this project;
+    - :func:`bootstrap`: settings and the pipeline registry of this project;
     - the pipeline registry's cache (``kedro.framework.project.pipelines``) and the grid parameters it was
       built from (``ex_coverage.sweep._active_parameters``): the pipelines depend on
       ``conf/<env>/parameters_sweep.yml`` and ``--params``, so they are rebuilt for this run;
@@ -84,7 +102,6 @@ def kedro_in_process(project: Path, *args: str) -> InProcessResult:
     """
     from click.testing import CliRunner
     from kedro.framework.project import pipelines
-    from kedro.framework.startup import bootstrap_project
 
     import ex_coverage.sweep as sweep
     from ex_coverage.cli import cli
@@ -93,7 +110,7 @@ def kedro_in_process(project: Path, *args: str) -> InProcessResult:
     os.chdir(project)
     sys.argv = ["kedro", *args]
     try:
-        bootstrap_project(project)
+        bootstrap(project)
         sweep._active_parameters = None
         pipelines.configure(pipelines._pipelines_module)  # built lazily, from this project's configuration
         result = CliRunner().invoke(cli, list(args), env={"DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"})

@@ -37,7 +37,7 @@ from ex_coverage.science.labels import (
 )
 from ex_coverage.sweep import SweepConfigError
 from tests.conftest import SEED_LABELS
-from tests.project import SEQUENTIAL, copy_project, kedro_in_process
+from tests.project import SEQUENTIAL, bootstrap, copy_project, kedro_in_process
 
 #: One pytest-xdist worker runs this module: the tiny map (module fixture) is built once.
 pytestmark = pytest.mark.xdist_group("budget_map")
@@ -353,12 +353,11 @@ def test_budget_pipeline_is_namespaced_per_cell_and_file_backed_for_dask(tiny_ma
     """One namespace per cell (kedro-viz's collapsible groups); every intermediate a catalog file (DaskRunner)."""
     from kedro.framework.project import pipelines
     from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
 
     from ex_coverage.runner import DaskRunner
 
     monkeypatch.chdir(tiny_map)
-    bootstrap_project(tiny_map)
+    bootstrap(tiny_map)
     with KedroSession.create(project_path=tiny_map, env="test") as session:
         catalog = session.load_context().catalog
         pipeline = pipelines["budget_map"]

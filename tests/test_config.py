@@ -8,6 +8,7 @@ from kedro.config import OmegaConfigLoader
 
 from ex_coverage.settings import CONFIG_LOADER_ARGS
 from tests.conftest import ROOT
+from tests.project import bootstrap
 
 BASE_TRAINING = yaml.safe_load((ROOT / "conf/base/parameters_training.yml").read_text())["training"]
 
@@ -22,12 +23,11 @@ def parameters(env: str, runtime_params: dict | None = None) -> dict:
 def session_params():
     """The parameters of a real in-process KedroSession (what `kedro run --env E --params ...` runs with)."""
     from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
 
     import ex_coverage.sweep as sweep
 
     previous = sweep._active_parameters  # the session's hook points the grid at its parameters: restore after
-    bootstrap_project(ROOT)
+    bootstrap(ROOT)
 
     def load(env: str, runtime_params: dict) -> dict:
         with KedroSession.create(project_path=ROOT, env=env, runtime_params=runtime_params) as session:

@@ -20,7 +20,7 @@ from kedro.io import DatasetError
 
 from ex_coverage import datasets
 from ex_coverage.lock import LOCK_NAME
-from tests.project import SEQUENTIAL, TO_REPORT, copy_finished, data_files, kedro_in_process
+from tests.project import SEQUENTIAL, TO_REPORT, bootstrap, copy_finished, data_files, kedro_in_process
 
 REPORTED = (
     "data/08_reporting/report.md",
@@ -69,13 +69,11 @@ def test_a_save_that_fails_half_way_keeps_the_previous_file(tmp_path, monkeypatc
 
 
 def test_a_run_whose_disk_fills_up_fails_with_one_line_and_keeps_the_previous_report(project, monkeypatch):
-    from kedro.framework.startup import bootstrap_project
-
     from ex_coverage.cli import cli
 
     before = data_files(project)
     monkeypatch.chdir(project)
-    bootstrap_project(project)
+    bootstrap(project)
     disk_fills_up(monkeypatch, "report.md")
     result = CliRunner().invoke(cli, ["run", "--pipeline", "reporting", "--env", "test", *SEQUENTIAL, *TO_REPORT])
     assert result.exit_code == 1
@@ -165,11 +163,10 @@ def test_the_run_table_checks_scores_against_the_records_beside_them(tiny_sweep)
 def test_results_on_disk_are_untouched_by_reading_while_a_run_holds_the_lock(project):
     """Read-only use (catalog.load in a notebook) needs no lock."""
     from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
 
     from ex_coverage.lock import run_lock
 
-    bootstrap_project(project)
+    bootstrap(project)
     with run_lock(project / "data", command="kedro run --pipeline sweep"):
         with KedroSession.create(project_path=project, env="test") as session:
             runs = session.load_context().catalog.load("coverage_runs")

@@ -10,9 +10,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.project import copy_project
+from tests.project import bootstrap, copy_project
 
 ENV = "remote"
+#: The sweep up to the report, one figure of the sweep and a level's page and figure: every kind of catalog entry
+#: (each dataset class, top-level entries and the per-level factories) goes through the URLs; the other twelve
+#: figures would go through the same dataset and factory.
+REMOTE_OUTPUTS = ["report", "coverage_pass_rate_figure", "coverage_0p01_report", "coverage_0p01.suppression_figure"]
 
 
 def remote_environment(project, root: str) -> None:
@@ -33,7 +37,6 @@ def remote_environment(project, root: str) -> None:
 @pytest.fixture
 def remote_sweep(tmp_path):
     from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
     from kedro.runner import SequentialRunner
 
     import ex_coverage.sweep as sweep
@@ -44,9 +47,9 @@ def remote_sweep(tmp_path):
     previous_cwd, previous_parameters = os.getcwd(), sweep._active_parameters
     os.chdir(project)
     try:
-        bootstrap_project(project)
+        bootstrap(project)
         with KedroSession.create(project_path=project, env=ENV) as session:
-            session.run(pipeline_name="sweep", runner=SequentialRunner())
+            session.run(pipeline_name="sweep", runner=SequentialRunner(), to_outputs=REMOTE_OUTPUTS)
         with KedroSession.create(project_path=project, env=ENV) as session:
             yield project, root, session.load_context().catalog
     finally:
@@ -70,6 +73,8 @@ def test_the_tiny_sweep_writes_and_reads_through_memory_urls(remote_sweep):
         "data/08_reporting/critical_coverage.json",
         "data/08_reporting/coverage_pass_rate.png",
         "data/08_reporting/report.md",
+        "data/08_reporting/levels/coverage_0p01.md",
+        "data/08_reporting/levels/coverage_0p01_suppression.png",
     } <= written
     assert not [name for name in written if name.endswith(".partial")]
     assert not [p for p in (project / "data").rglob("*") if p.is_file() and "01_raw" not in p.parts]  # nothing local

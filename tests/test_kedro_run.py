@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.project import SEQUENTIAL, copy_finished, kedro_in_process
+from tests.project import SEQUENTIAL, bootstrap, copy_finished, kedro_in_process
 
 LEVELS = ("coverage_0", "coverage_0p01")
 SEEDS = (0, 1)
@@ -17,12 +17,11 @@ def catalog(tiny_sweep):
     import os
 
     from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
 
     previous = os.getcwd()
     os.chdir(tiny_sweep)
     try:
-        bootstrap_project(tiny_sweep)
+        bootstrap(tiny_sweep)
         with KedroSession.create(project_path=tiny_sweep, env="test") as session:
             yield session.load_context().catalog
     finally:

@@ -35,9 +35,10 @@ def test_every_training_node_is_in_exactly_one_batch_and_runs_are_spread_evenly(
 
 def test_a_batch_exceeds_the_run_limit_only_when_one_level_does():
     grid = parse_grid({"coverages": [0.001 * k for k in range(1, 17)], "seeds": list(range(60))})
-    planned = plan_training_batches(create_pipeline(grid).nodes, 2, 64)
+    nodes = create_pipeline(grid).nodes
+    planned = plan_training_batches(nodes, 2, 64)
     assert len(planned) == 16 and {len(batch) for batch in planned} == {1}
-    assert sorted(runs(b) for b in plan_training_batches(create_pipeline(grid).nodes, 2, 200)) == [120, 120] + [180] * 4
+    assert sorted(runs(b) for b in plan_training_batches(nodes, 2, 200)) == [120, 120] + [180] * 4
 
 
 @ON_FORKSERVER
