@@ -135,20 +135,23 @@ def _newton(regressors: NDArray, y: NDArray, offset: float) -> tuple[float, NDAr
     """Smallest deviance of ``logit p = offset + regressors @ b`` over b, and that b (damped Newton; converges
     to the infimum also when b diverges under separation)."""
     b = np.zeros(regressors.shape[1])
-    current = _deviance(offset + regressors @ b, y)
+    ridge = 1e-10 * np.eye(len(b))
+    eta = offset + regressors @ b
+    current = _deviance(eta, y)
     for _ in range(100):
-        p = _expit(offset + regressors @ b)
-        hessian = regressors.T @ (regressors * (p * (1 - p))[:, None]) + 1e-10 * np.eye(len(b))
+        p = _expit(eta)
+        hessian = regressors.T @ (regressors * (p * (1 - p))[:, None]) + ridge
         step = np.linalg.solve(hessian, regressors.T @ (p - y))
         t = 1.0
         while t > 1e-8:
-            candidate = _deviance(offset + regressors @ (b - t * step), y)
+            candidate_eta = offset + regressors @ (b - t * step)
+            candidate = _deviance(candidate_eta, y)
             if candidate <= current + 1e-12:
                 break
             t /= 2
         if t <= 1e-8:
             break
-        b = b - t * step
+        b, eta = b - t * step, candidate_eta
         improvement, current = current - candidate, candidate
         if improvement < 1e-9:
             break
