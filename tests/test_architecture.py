@@ -1,53 +1,97 @@
-"""The science sub-package stands on its own: importing it loads nothing of Kedro.
+"""The science sub-package stands on its own: it imports nothing of Kedro, and its figures need no pyplot."""
 
-Both checks need a fresh interpreter; they share one (a start-up with torch and Lightning costs seconds).
-"""
-
+import ast
 import json
-import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import ex_coverage.science
 
-#: One pytest-xdist worker runs this module: one fresh interpreter (module fixture) for both checks.
-pytestmark = pytest.mark.xdist_group("architecture")
-
-MODULES = [f"ex_coverage.science.{m.name}" for m in pkgutil.iter_modules(ex_coverage.science.__path__)]
-
-#: In a fresh interpreter: make a figure and report whether pyplot was imported and the backend switched (before
-#: anything else is imported); then import every science module and list what of Kedro or of ex_coverage's Kedro
-#: side came with them.
-SCRIPT = (
-    "import importlib, json, sys, matplotlib\n"
-    "before = matplotlib.rcParams._get_backend_or_none()\n"
-    "import pandas as pd\n"
-    "from ex_coverage.science.plots import plot_pass_rate\n"
-    "summary = pd.DataFrame({'coverage': [0.0, 0.001], 'runs': [5, 5], 'passed': [0, 5], 'pass_rate': [0.0, 1.0],"
-    " 'pass_rate_low': [0.0, 0.57], 'pass_rate_high': [0.43, 1.0]})\n"
-    "figure = plot_pass_rate(summary, 0.8, 0.001)\n"
-    "pyplot, same_backend = 'matplotlib.pyplot' in sys.modules, matplotlib.rcParams._get_backend_or_none() == before\n"
-    f"for name in {MODULES!r}:\n"
-    "    importlib.import_module(name)\n"
-    "leaked = sorted(m for m in sys.modules if m == 'kedro' or m.startswith(('kedro.', 'kedro_')))\n"
-    "side = sorted(m for m in sys.modules if m.startswith('ex_coverage.') and not m.startswith('ex_coverage.science'))\n"
-    "print(json.dumps({'kedro_side': leaked + side, 'pyplot': pyplot, 'same_backend': same_backend,"
-    " 'figure': type(figure).__name__}))\n"
-)
+SCIENCE = Path(ex_coverage.science.__file__).parent
+#: Importing any science module runs these first.
+PACKAGE_INITS = [SCIENCE.parent / "__init__.py", SCIENCE / "__init__.py"]
 
 
-@pytest.fixture(scope="module")
-def fresh():
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True)
-    return json.loads(result.stdout)
+def _project_module(name: str) -> bool:
+    """Whether ``name`` is a module or package of this project's source."""
+    path = SCIENCE.parent.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
 
 
-def test_science_modules_import_no_kedro(fresh):
-    assert {"ex_coverage.science.training", "ex_coverage.science.metrics", "ex_coverage.science.plots"} <= set(MODULES)
-    assert fresh["kedro_side"] == [], f"science modules pulled in Kedro-side modules: {fresh['kedro_side']}"
+def imports_of(path: Path, package: str) -> set[str]:
+    """Every module the source file ``path`` (a module of ``package``) imports, at module level or inside a
+    function (absolute names; ``from x import y`` gives ``x``, and ``x.y`` too where that is a module of ours)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            names |= {base} | {f"{base}.{a.name}" for a in node.names if _project_module(f"{base}.{a.name}")}
+    return names
 
 
-def test_figures_are_made_without_pyplot_or_a_backend_switch(fresh):
-    assert [fresh["pyplot"], fresh["same_backend"], fresh["figure"]] == [False, True, "Figure"]
+def kedro_side(name: str) -> bool:
+    """Whether importing ``name`` loads Kedro or the Kedro side of this project."""
+    top = name.split(".")[0]
+    return top == "kedro" or top.startswith("kedro_") or (top == "ex_coverage" and not _in_science(name))
+
+
+def _in_science(name: str) -> bool:
+    return name in ("ex_coverage", "ex_coverage.science") or name.startswith("ex_coverage.science.")
+
+
+def test_science_modules_import_no_kedro():
+    """Read from the source, so that imports inside functions (made on use) count too."""
+    modules = sorted(SCIENCE.glob("*.py"))
+    assert {"training.py", "metrics.py", "plots.py"} <= {p.name for p in modules}
+    imported = {
+        (path.name, name)
+        for path in modules + PACKAGE_INITS
+        for name in imports_of(path, "ex_coverage.science" if path.parent == SCIENCE else "ex_coverage")
+    }
+    assert ("training.py", "torch") in imported and ("plots.py", "ex_coverage.science.metrics") in imported
+    leaked = sorted((file, name) for file, name in imported if kedro_side(name))
+    assert leaked == [], f"science modules import Kedro or the project's Kedro side: {leaked}"
+
+
+def test_the_import_check_sees_lazy_and_relative_imports(tmp_path):
+    source = tmp_path / "module.py"
+    source.write_text(
+        "def f():\n    from kedro.io import DataCatalog\n\nfrom ..pipelines import levels\nfrom .. import __version__\n"
+    )
+    names = imports_of(source, "ex_coverage.science")
+    assert {"kedro.io", "ex_coverage.pipelines.levels"} <= names
+    assert sorted(n for n in names if kedro_side(n)) == [
+        "ex_coverage.pipelines",
+        "ex_coverage.pipelines.levels",
+        "kedro.io",
+    ]
+
+
+#: In a fresh interpreter: make a figure and report whether pyplot was imported and the backend switched.
+FIGURE_SCRIPT = """
+import json, sys, matplotlib
+before = matplotlib.rcParams._get_backend_or_none()
+import pandas as pd
+from ex_coverage.science.plots import plot_pass_rate
+summary = pd.DataFrame({"coverage": [0.0, 0.001], "runs": [5, 5], "passed": [0, 5], "pass_rate": [0.0, 1.0],
+                        "pass_rate_low": [0.0, 0.57], "pass_rate_high": [0.43, 1.0]})
+figure = plot_pass_rate(summary, 0.8, 0.001)
+print(json.dumps({"pyplot": "matplotlib.pyplot" in sys.modules,
+                  "same_backend": matplotlib.rcParams._get_backend_or_none() == before,
+                  "figure": type(figure).__name__,
+                  "kedro": sorted(m for m in sys.modules if m.split(".")[0] == "kedro")}))
+"""
+
+
+@pytest.mark.long
+def test_figures_are_made_without_pyplot_or_a_backend_switch():
+    result = subprocess.run([sys.executable, "-c", FIGURE_SCRIPT], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout) == {"pyplot": False, "same_backend": True, "figure": "Figure", "kedro": []}
