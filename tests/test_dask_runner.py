@@ -1,8 +1,8 @@
 """DaskRunner on a 2-worker LocalCluster behind TLS: same results as the local runners, resume, clear errors
 from workers.
 
-One true `kedro run` subprocess on the cluster; the other runs are the project's CLI in-process (tests/project.py).
-Each cluster's workers import torch and Lightning (seconds each), so the runs share one cluster.
+The runs are the project's `kedro run` in-process (tests/project.py): the client side is the same CLI, hooks and
+runner, and the nodes run in the cluster's own worker processes. The runs share one cluster.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import shutil
 import pytest
 
 from tests.conftest import ON_FORKSERVER
-from tests.project import TO_REPORT, copy_project, kedro, kedro_in_process
+from tests.project import TO_REPORT, copy_project, kedro_in_process
 
 #: One pytest-xdist worker runs this module: one cluster (module fixture), whose workers fork from the forkserver
 #: that SweepRunner's in-process runs use too.
@@ -65,18 +65,18 @@ def runner_params(secure_cluster, tmp_path_factory) -> str:
 def test_a_secured_cluster_runs_the_sweep_resumes_and_refuses_clients_without_credentials(
     tmp_path, secure_cluster, runner_params, request
 ):
-    """The sweep as a user runs it on a cluster behind TLS (up to its report): `kedro run` in a process of its own
-    gives the local runner's results; a resume (in-process) retrains only what is missing; clients without the credentials
-    are refused. (The shared tiny sweep is asked for once this sweep has run: it is built meanwhile.)"""
+    """The sweep as a user runs it on a cluster behind TLS (up to its report) gives the local runner's results; a
+    resume retrains only what is missing; clients without the credentials are refused. (The shared tiny sweep is
+    asked for once this sweep has run: it is built meanwhile.)"""
     from distributed.security import Security
 
     cluster, security = secure_cluster
     assert cluster.scheduler_address.startswith("tls://")
     project = copy_project(tmp_path)
-    result = kedro(
+    result = kedro_in_process(
         project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", runner_params, *TO_REPORT
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0, (result.stdout[-3000:] + result.stderr[-3000:], result.exception)
     tiny_sweep = request.getfixturevalue("tiny_sweep")
     for path in ("data/08_reporting/coverage_runs.csv", "data/06_models/coverage_0p01/seed_1.pt"):
         assert (project / path).read_bytes() == (tiny_sweep / path).read_bytes(), path

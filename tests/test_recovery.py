@@ -39,9 +39,14 @@ def reference(tmp_path_factory):
     return project
 
 
-def interrupt_when_a_level_is_done(project: Path, sig: int, *runner: str) -> None:
-    """Start the sweep (on ``runner``, default the project's) and send ``sig`` to its whole process group once the
-    first level's scores exist."""
+def scored_levels(project: Path) -> set[str]:
+    """The levels whose scores were written (their runs are complete)."""
+    return {p.parent.name for p in (project / "data/07_model_output").glob("*/run_scores.parquet")}
+
+
+def interrupt_once_scored(project: Path, sig: int, levels: int, *args: str) -> None:
+    """Start the sweep (``kedro run`` with ``args``; default runner: the project's) and send ``sig`` to its whole
+    process group once ``levels`` levels are scored."""
     env = {**os.environ, "DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"}
     # As from a terminal: a test run started as a background job (`pytest &`) ignores SIGINT, and a process inherits
     # that (the sweep would ignore Ctrl-C); a handled signal is reset to its default action in the new program.
@@ -50,14 +55,14 @@ def interrupt_when_a_level_is_done(project: Path, sig: int, *runner: str) -> Non
     try:
         with console.open("w") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "kedro", "run", "--pipeline", "sweep", *ENV, *runner],
+                [sys.executable, "-m", "kedro", "run", "--pipeline", "sweep", *ENV, *args],
                 cwd=project, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
     finally:
         signal.signal(signal.SIGINT, ignored)
     deadline = time.monotonic() + 240
-    while not list((project / "data/07_model_output").glob("*/run_scores.parquet")):
-        assert process.poll() is None, "the sweep ended before any level finished"
+    while len(scored_levels(project)) < levels:
+        assert process.poll() is None, f"the sweep ended before {levels} levels were scored"
         assert time.monotonic() < deadline
         time.sleep(0.02)
     os.killpg(process.pid, sig)
@@ -70,35 +75,38 @@ def interrupt_when_a_level_is_done(project: Path, sig: int, *runner: str) -> Non
 
 
 def finished_run_files(project: Path) -> dict[str, bytes]:
-    """Files of every level whose scores were written (its runs are complete)."""
-    done = {p.parent.name for p in (project / "data/07_model_output").glob("*/run_scores.parquet")}
+    """Files of every scored level."""
+    done = scored_levels(project)
     return {k: v for k, v in data_files(project).items() if any(f"/{level}/" in k for level in done)}
 
 
-@pytest.mark.parametrize(
-    "sig, runner",
-    [(signal.SIGINT, ONE_WORKER), (signal.SIGKILL, SEQUENTIAL)],
-    ids=["SIGINT", "SIGKILL"],
-)
-def test_resume_trains_only_what_is_missing(tmp_path, reference, sig, runner):
-    """Ctrl-C reaches the default runner's worker processes too; a hard kill leaves what the catalog's atomic writes
-    leave under any runner, so that run is sequential (no worker processes to start). The resume goes as far as the
-    run table: what an interrupted training can leave behind. (A resume up to the report is checked on a cluster,
+def test_an_interrupted_sweep_and_an_interrupted_resume_lose_nothing(tmp_path, reference):
+    """Ctrl-C (SIGINT) reaches the default runner's worker processes once a level is scored; the resume, on the
+    sequential runner, is killed outright (SIGKILL: no clean-up, no worker processes to start) once a further level
+    is scored, and leaves what the catalog's atomic writes leave; a second resume finishes the sweep with the
+    uninterrupted sweep's run table, touching none of the finished levels. Resumes go as far as the run table: what
+    an interrupted training can leave behind. (A resume up to the report is checked on a cluster,
     tests/test_dask_runner.py; a whole pipeline's, figures included, on the budget map, tests/test_budget_map.py.)"""
     project = four_level_project(tmp_path)
-    interrupt_when_a_level_is_done(project, sig, *runner)
-    finished = finished_run_files(project)
-    assert finished and not (project / "data/08_reporting/coverage_runs.csv").exists()
+    run_table = project / "data/08_reporting/coverage_runs.csv"
+    interrupt_once_scored(project, signal.SIGINT, 1, *ONE_WORKER)
+    after_ctrl_c = finished_run_files(project)
+    assert after_ctrl_c and not run_table.exists()
+
+    interrupt_once_scored(
+        project, signal.SIGKILL, len(scored_levels(project)) + 1, *SEQUENTIAL, "--only-missing-outputs"
+    )
+    after_kill = finished_run_files(project)  # (the kill may land later, even after the run table: no matter)
+    assert {k: after_kill[k] for k in after_ctrl_c} == after_ctrl_c and len(after_kill) > len(after_ctrl_c)
 
     result = kedro_in_process(
         project, "run", "--pipeline", "sweep", *ENV, *SEQUENTIAL, "--only-missing-outputs", *TO_RUN_TABLE
     )
     assert result.returncode == 0, result.stdout[-3000:]
     after = data_files(project)
-    assert {k: after[k] for k in finished} == finished  # finished runs untouched
-    expected = (reference / "data/08_reporting/coverage_runs.csv").read_bytes()
-    assert (project / "data/08_reporting/coverage_runs.csv").read_bytes() == expected
-    assert not [p for p in (project / "data").rglob("*.partial")] or sig == signal.SIGKILL
+    assert {k: after[k] for k in after_kill} == after_kill  # finished runs untouched
+    assert run_table.read_bytes() == (reference / "data/08_reporting/coverage_runs.csv").read_bytes()
+    assert not [p for p in (project / "data").rglob("*.partial")]  # what the hard kill left is gone
 
 
 def test_sequential_and_parallel_runners_give_identical_results(tmp_path, tiny_sweep):
