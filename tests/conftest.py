@@ -175,21 +175,31 @@ def reads_tiny_sweep(item) -> bool:
     return "tiny_sweep_run" in item.fixturenames or item.get_closest_marker("uses_tiny_sweep") is not None
 
 
+def hand_out_order(item) -> tuple[int, bool]:
+    """Where pytest-xdist hands a test out (it hands them out in this order, one worker holding up to three ahead):
+
+    0. grouped tests (xdist_group: long ones sharing a module fixture) that do not read the tiny sweep;
+    1. other long tests that do not read it;
+    2. long tests that read it (the sweep is built by then);
+    3. the short tests, which keep both workers busy to the end whichever worker the long ones went to.
+
+    Within a kind, tests marked ``long`` first.
+    """
+    reads, long = reads_tiny_sweep(item), item.get_closest_marker("long") is not None
+    if item.get_closest_marker("xdist_group") is not None and not reads:
+        kind = 0
+    elif long:
+        kind = 2 if reads else 1
+    else:
+        kind = 3
+    return kind, not long
+
+
 def pytest_collection_modifyitems(session, config, items) -> None:
-    """Start the tiny sweep, and order the tests for pytest-xdist, which hands them out in this order: first the
-    grouped tests (xdist_group: the long ones, which share a module fixture) that do not read the tiny sweep, then
-    the other tests that do not, then those that do; within each kind, tests marked ``long`` first. Long tests
-    first keep both workers busy to the end (a worker holds two tests ahead, and nothing moves them to an idle
-    one); readers last find the sweep built instead of waiting for it."""
+    """Start the tiny sweep, and order the tests for pytest-xdist (:func:`hand_out_order`)."""
     if not config.option.collectonly and any(reads_tiny_sweep(item) for item in items):
         start_tiny_sweep(config._tmp_path_factory)
-    items.sort(
-        key=lambda item: (
-            reads_tiny_sweep(item),
-            item.get_closest_marker("xdist_group") is None,
-            item.get_closest_marker("long") is None,
-        )
-    )
+    items.sort(key=hand_out_order)
 
 
 def pytest_collection_finish(session) -> None:
