@@ -69,7 +69,7 @@ def bootstrap(project: Path) -> None:
     process.
 
     Every copy runs the installed package, so its settings (``ex_coverage.settings``) are the same. Configuring them
-    again costs dynaconf three ``inspect.stack()`` walks of pytest's deep stack (0.1–0.3 s each time, seconds over
+    again costs dynaconf three ``inspect.stack()`` walks of pytest's deep stack (0.1–0.4 s each time, seconds over
     the suite), and Kedro would put each copy's empty ``src/`` on ``sys.path``. The pipeline registry is reset, as
     Kedro's bootstrap resets it.
     """

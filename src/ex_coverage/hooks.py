@@ -26,7 +26,7 @@ class SweepHooks:
         parameters (config environment and ``--params``)."""
         parameters = context.config_loader["parameters"]
         # Kedro's loader returns a key set on it as it is: the context reads these parameters instead of reading
-        # and merging the files again (a tenth of a second per context; a refinement round makes two).
+        # and merging the files again (tens of milliseconds per context; a refinement round makes two).
         context.config_loader["parameters"] = parameters
         check_parameters(parameters)
         if use_parameters(parameters):
