@@ -110,9 +110,8 @@ def kedro_in_process(project: Path, *args: str) -> InProcessResult:
     os.chdir(project)
     sys.argv = ["kedro", *args]
     try:
-        bootstrap(project)
+        bootstrap(project)  # resets the pipeline registry: built lazily, from this project's configuration
         sweep._active_parameters = None
-        pipelines.configure(pipelines._pipelines_module)  # built lazily, from this project's configuration
         result = CliRunner().invoke(cli, list(args), env={"DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"})
     finally:
         os.chdir(previous[0])
