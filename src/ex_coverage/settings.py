@@ -3,8 +3,10 @@
 from kedro.config import OmegaConfigLoader
 
 from ex_coverage.hooks import SweepHooks
+from ex_coverage.tracking import TrackingHooks
 
-HOOKS = (SweepHooks(),)
+# TrackingHooks' pipeline hooks are marked `trylast`: they run after SweepHooks' checks and closing summary.
+HOOKS = (SweepHooks(), TrackingHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 # Parameters are soft-merged: an environment (conf/test, conf/large, conf/local) holds only the keys
@@ -15,5 +17,7 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    "merge_strategy": {"parameters": "soft"},
+    "merge_strategy": {"parameters": "soft", "mlflow": "soft"},
+    # Experiment tracking (src/ex_coverage/tracking.py): conf/<env>/mlflow.yml, as kedro-mlflow names it.
+    "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**"]},
 }
