@@ -14,6 +14,8 @@ from pathlib import Path
 # the processes their tests start; thread pools of two threads each would wait on one another.
 for _pool in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_pool, "1")
+# Tracked test runs log to their project copy's own MLflow store, never to a store the developer's shell names.
+os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 import pytest  # noqa: E402
 
@@ -88,7 +90,7 @@ def built_once(tmp_path_factory, name: str):
 def _run_tiny_sweep(project: Path) -> SecondWriter:
     from tests.project import copy_project, kedro_in_process
 
-    copy_project(project)
+    copy_project(project, tracking=True)  # its MLflow store is read by tests/test_tracking.py
     env = {**os.environ, "DO_NOT_TRACK": "1", "COLUMNS": "200", "MPLBACKEND": "Agg"}
     first = subprocess.Popen(
         [sys.executable, "-m", "kedro", *TINY_SWEEP],

@@ -20,20 +20,39 @@ TO_RUN_TABLE = ("--to-outputs", "coverage_runs")
 TO_REPORT = ("--to-outputs", "report")
 
 
-def copy_project(destination: Path) -> Path:
-    """A runnable copy of the project's configuration and raw inputs (the package itself is installed)."""
+#: The local MLflow store of a project copy and its artifacts (conf/base/tracking.yml).
+TRACKING_STORE = ("mlflow.db", "mlartifacts")
+
+
+def copy_project(destination: Path, tracking: bool = False) -> Path:
+    """A runnable copy of the project's configuration and raw inputs (the package itself is installed).
+
+    Tracking is off in the copy unless ``tracking``: opening a new MLflow store costs seconds, and only
+    tests/test_tracking.py (and the shared tiny sweep it reads) look at what is tracked. A tracked copy logs to its
+    own store, ``mlflow.db`` in the copy."""
     shutil.copy(ROOT / "pyproject.toml", destination)
     shutil.copytree(ROOT / "conf", destination / "conf", ignore=shutil.ignore_patterns("local"))
     (destination / "conf" / "local").mkdir()
     shutil.copytree(ROOT / "data" / "01_raw", destination / "data" / "01_raw")
     (destination / "src").mkdir()
+    if not tracking:
+        switch_off_tracking(destination)
     return destination
 
 
-def copy_finished(finished: Path, destination: Path) -> Path:
-    """A private copy of a finished project (results included; kedro-viz's build left out), to modify freely."""
-    shutil.copytree(finished, destination, ignore=shutil.ignore_patterns("build", ".viz"))
+def copy_finished(finished: Path, destination: Path, tracking: bool = False) -> Path:
+    """A private copy of a finished project (results included; kedro-viz's build left out), to modify freely;
+    with ``tracking``, its MLflow store too, else tracking is off in the copy."""
+    ignored = ("build", ".viz") if tracking else ("build", ".viz", *TRACKING_STORE)
+    shutil.copytree(finished, destination, ignore=shutil.ignore_patterns(*ignored))
+    if not tracking:
+        switch_off_tracking(destination)
     return destination
+
+
+def switch_off_tracking(project: Path) -> None:
+    """``enabled: false`` in the copy's conf/base/tracking.yml (every environment inherits it)."""
+    (project / "conf" / "base" / "tracking.yml").write_text("enabled: false\n")
 
 
 def kedro(

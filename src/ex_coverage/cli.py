@@ -88,11 +88,12 @@ def refine(width: float, budget: int, runner: str | None, env: str | None, param
     from kedro.utils import load_obj
 
     from ex_coverage.refine import refine as run_refinement
+    from ex_coverage.tracking import tracked_command
 
     os.environ.setdefault("KEDRO_MP_CONTEXT", "spawn")
     runner_class = load_obj(runner or DEFAULT_RUNNER, "kedro.runner")
     try:
-        with run_lock(DATA_DIR, command=command_line()):
+        with run_lock(DATA_DIR, command=command_line()), tracked_command("refine"):  # one MLflow run for all rounds
             if runner is None:
                 _start_worker_server()
             run_refinement(Path.cwd(), env, params, width, budget, runner_class, echo=click.echo)

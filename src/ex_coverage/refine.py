@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from ex_coverage import tracking
 from ex_coverage.science.estimate import DoseResponse, fit_dose_response, refinement_points
 from ex_coverage.science.records import level_namespace
 from ex_coverage.sweep import REFINEMENT_FILE, SweepGrid
@@ -148,6 +149,7 @@ def refine(
     path = refinement_path(project_path, env)
     started = time.perf_counter()
     result = train_and_fit(project_path, env, params, runner_factory())
+    tracking.log_round(result.fit, result.runs)
     echo(f"refine: start — {result.runs} runs; {_describe(result.fit)} [{result.seconds:.0f} s]")
     added, round_number = 0, _last_round(path)
     while True:
@@ -167,6 +169,7 @@ def refine(
         new_runs = sum(len(level["seeds"]) for level in levels)
         added += new_runs
         result = train_and_fit(project_path, env, params, runner_factory())
+        tracking.log_round(result.fit, result.runs)
         where = ", ".join(f"{level['coverage']:g}" for level in levels)
         echo(
             f"refine: round {round_number} — +{new_runs} runs at {where} (seeds {levels[0]['seeds'][0]}–"

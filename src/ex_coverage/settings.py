@@ -17,7 +17,7 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    "merge_strategy": {"parameters": "soft", "mlflow": "soft"},
-    # Experiment tracking (src/ex_coverage/tracking.py): conf/<env>/mlflow.yml, as kedro-mlflow names it.
-    "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**"]},
+    "merge_strategy": {"parameters": "soft", "tracking": "soft"},
+    # Experiment tracking (src/ex_coverage/tracking.py): conf/<env>/tracking.yml.
+    "config_patterns": {"tracking": ["tracking*", "tracking*/**"]},
 }

@@ -1,14 +1,14 @@
 """Experiment tracking: every run that writes the report (a sweep, the reporting pipeline alone), every budget map
 and every ``kedro refine`` is one MLflow run, so earlier answers stay comparable after ``data/`` is overwritten.
 
-Configured in ``conf/<env>/mlflow.yml`` (key ``tracking``); by default a local SQLite store, ``mlflow.db`` at the
+Configured in ``conf/<env>/tracking.yml``; by default a local SQLite store, ``mlflow.db`` at the
 project root, its artifacts in ``mlartifacts/`` beside it, experiment ``ex_coverage``. ``MLFLOW_TRACKING_URI``,
 where set, overrides the configured store, as everywhere in MLflow.
 
 :class:`TrackingHooks` logs from the main process only, with MLflow's client API: the pipeline hooks run there,
 never in a runner's worker processes (SweepRunner's, Dask's), so a parallel run leaves exactly one MLflow run.
-The store is opened in a background thread while the pipeline runs (importing MLflow and opening a SQLite store
-take seconds), and the run is created when the pipeline ends, with the time it started: a run stopped by the
+The store is opened in a background thread while the pipeline runs (a new SQLite store takes seconds to set up),
+and the run is created when the pipeline ends, with the time it started: a run stopped by the
 project's checks before anything ran records nothing, and one that fails is recorded as FAILED with its
 parameters. A store that cannot be reached or written costs one warning line; the run's results are written as
 usual.
@@ -41,8 +41,8 @@ from ex_coverage.science.errors import ExCoverageError
 
 log = logging.getLogger(__name__)
 
-#: The configuration key (``conf/<env>/mlflow.yml``, top-level key ``tracking``) and what it may hold.
-CONFIG_NAME = "mlflow"
+#: The configuration key (``conf/<env>/tracking.yml``) and what it may hold.
+CONFIG_NAME = "tracking"
 SETTINGS_KEYS = ("enabled", "uri", "experiment", "credentials")
 #: A local store's artifacts live in this folder beside its database file.
 ARTIFACTS_FOLDER = "mlartifacts"
@@ -78,27 +78,23 @@ class TrackingSettings:
         config: Mapping[str, Any],
         project_path: str | Path,
         credentials: Mapping[str, Any] | None = None,
-        source: str = "conf/base/mlflow.yml",
+        source: str = "conf/<env>/tracking.yml",
     ) -> TrackingSettings:
-        """Settings from the ``tracking`` section of ``mlflow.yml`` (``credentials`` names an entry of the
-        credentials configuration whose keys become environment variables, e.g. ``MLFLOW_TRACKING_TOKEN``)."""
-        section = config.get("tracking")
-        if not isinstance(section, Mapping):
-            raise ExCoverageError(f"{source}: a 'tracking' section is required (keys {', '.join(SETTINGS_KEYS)})")
-        unknown = sorted(set(section) - set(SETTINGS_KEYS))
+        """Settings from ``tracking.yml`` (``credentials`` names an entry of the credentials configuration whose
+        keys become environment variables, e.g. ``MLFLOW_TRACKING_TOKEN``)."""
+        unknown = sorted(set(config) - set(SETTINGS_KEYS))
         if unknown:
-            raise ExCoverageError(f"{source}: unknown key 'tracking.{unknown[0]}' (known: {', '.join(SETTINGS_KEYS)})")
-        enabled = section.get("enabled", True)
+            raise ExCoverageError(f"{source}: unknown key '{unknown[0]}' (known: {', '.join(SETTINGS_KEYS)})")
+        enabled = config.get("enabled", True)
         if not isinstance(enabled, bool):
-            raise ExCoverageError(f"{source}: 'tracking.enabled' must be true or false, not {enabled!r}")
+            raise ExCoverageError(f"{source}: 'enabled' must be true or false, not {enabled!r}")
         for key in ("uri", "experiment"):
-            if enabled and not (isinstance(section.get(key), str) and section[key]):
-                raise ExCoverageError(f"{source}: 'tracking.{key}' must be a non-empty string")
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or str(section.get("uri") or "")
-        uri = local_store_uri(uri, Path(project_path))
-        name = section.get("credentials")
+            if enabled and not (isinstance(config.get(key), str) and config[key]):
+                raise ExCoverageError(f"{source}: '{key}' must be a non-empty string")
+        uri = local_store_uri(os.environ.get("MLFLOW_TRACKING_URI") or str(config.get("uri") or ""), Path(project_path))
+        name = config.get("credentials")
         entries = dict((credentials or {}).get(name) or {}) if name else {}
-        return cls(enabled, uri, str(section.get("experiment") or ""), artifact_location(uri), entries)
+        return cls(enabled, uri, str(config.get("experiment") or ""), artifact_location(uri), entries)
 
 
 def local_store_uri(uri: str, project_path: Path) -> str:
@@ -119,7 +115,8 @@ def artifact_location(uri: str) -> str | None:
 
 
 def tracking_settings(config_loader: Any, project_path: str | Path) -> TrackingSettings:
-    """The session's tracking settings from its configuration (``conf/base/mlflow.yml`` and the environment's)."""
+    """The session's tracking settings from its configuration (``conf/base/tracking.yml`` and the environment's);
+    tracking is off where there is none."""
     from kedro.config import MissingConfigException
 
     try:
@@ -129,7 +126,7 @@ def tracking_settings(config_loader: Any, project_path: str | Path) -> TrackingS
     if not config:
         return TrackingSettings(False, "", "")
     credentials: Mapping[str, Any] = {}
-    if (config.get("tracking") or {}).get("credentials"):
+    if config.get("credentials"):
         try:
             credentials = config_loader["credentials"]
         except MissingConfigException:
@@ -188,14 +185,21 @@ class Tracker:
         self.step = 0
         self.off = False
         self.lock = threading.Lock()
+        # MLflow is imported here, in the calling thread: importing it runs code that enters
+        # `warnings.catch_warnings()`, which is not thread-safe (Python < 3.14) and, from a second thread, could
+        # leave the main thread's warning filters changed. Opening the store (seconds for a new SQLite file) runs
+        # in the background.
+        try:
+            import_mlflow()
+        except Exception as error:
+            self.give_up(describe(error))
         self.thread = threading.Thread(target=self.connect, name="mlflow-store")
-        self.thread.start()
+        if not self.off:
+            self.thread.start()
 
     def connect(self) -> None:
-        """Import MLflow, open the store and the experiment (created with its artifact folder if new)."""
+        """Open the store and the experiment (created with its artifact folder if new)."""
         try:
-            # MLflow leaves the console to Kedro's logging configuration (conf/logging.yml): no INFO lines.
-            os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
             from mlflow import MlflowClient
 
             for name, value in self.settings.credentials.items():
@@ -235,7 +239,8 @@ class Tracker:
 
     def ready(self) -> bool:
         """Whether the store answered (waiting for it at most CONNECT_WAIT_S); creates the run on first use."""
-        self.thread.join(CONNECT_WAIT_S)
+        if self.thread.ident is not None:
+            self.thread.join(CONNECT_WAIT_S)
         if self.thread.is_alive():
             self.give_up(f"no answer within {CONNECT_WAIT_S} s")
         if self.off or self.client is None:
@@ -292,6 +297,12 @@ class Tracker:
         """Mark the run ``FINISHED`` or ``FAILED`` (creating it first if nothing was logged)."""
         if self.ready():
             self.attempt(self.client.set_terminated, self.run_id, status, int(time.time() * 1000))
+
+
+def import_mlflow() -> None:
+    """Import MLflow, leaving the console to Kedro's logging configuration (conf/logging.yml: no INFO lines)."""
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+    import mlflow  # noqa: F401
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -440,6 +451,7 @@ class Command:
         self.name = name
         self.tracker: Tracker | None = None
         self.started = time.perf_counter()
+        self.steps = 0  # the next step log_round logs
 
 
 #: The command in progress (:func:`tracked_command`), whose run the sessions' hooks join.
@@ -467,21 +479,20 @@ def tracked_command(name: str) -> Iterator[Command]:
         current_command = None
 
 
-def log_round(step: int, fit: Any, runs: int) -> None:
-    """A refinement round's fit of ``effective`` as step ``step`` of the command's run: ``ed80``, the widths of
-    its interval and of the upper edge's (decades, where bounded) and ``runs``."""
-    tracker = current_command.tracker if current_command is not None else None
-    if tracker is None:
+def log_round(fit: Any, runs: int) -> None:
+    """A fit of ``effective`` during the command as its next step (0: before the first round, then 1, 2, …):
+    ``ed80``, the widths in decades of its interval and of the upper edge's (where bounded) and ``runs``."""
+    command = current_command
+    if command is None or command.tracker is None:
         return
     metrics = {"runs": float(runs)}
+    if fit.ed80 is not None:
+        metrics["ed80"] = fit.ed80.coverage
     for name, crossing in (("ed80", fit.ed80), ("upper_edge", fit.upper)):
-        if crossing is None:
-            continue
-        if name == "ed80":
-            metrics["ed80"] = crossing.coverage
-        if math.isfinite(crossing.width):
+        if crossing is not None and math.isfinite(crossing.width):
             metrics[f"{name}_ci_width"] = crossing.width
-    tracker.log(metrics=metrics, step=step)
+    command.tracker.log(metrics=metrics, step=command.steps)
+    command.steps += 1
 
 
 class TrackingHooks:
@@ -518,6 +529,7 @@ class TrackingHooks:
             "environment": run_params.get("env") or default_environment(),
             "runner": runner_name(run_params.get("runner")),
             "command": command_line(),
+            "mlflow.user": user(),
         }
         if command is not None:
             if command.tracker is None:
@@ -536,6 +548,8 @@ class TrackingHooks:
         params = {**run_parameters(catalog, self.project_path or Path.cwd()), **digest}
         if not self.joined:
             metrics["wall_s"] = time.perf_counter() - tracker.started
+        if "git_commit" in params:
+            tags["mlflow.source.git.commit"] = params["git_commit"]  # shown by MLflow's UI
         tracker.log(params=params, metrics=metrics, tags=tags)
         tracker.log_files(artifacts(pipeline, catalog))
         if not self.joined:
@@ -571,6 +585,15 @@ def tracked(pipeline: Any) -> bool:
     """Whether a run of ``pipeline`` is tracked on its own: it writes the report or the budget map."""
     outputs = pipeline.all_outputs()
     return "report" in outputs or "budget_map" in outputs
+
+
+def user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in the environment or the password database
+        return "unknown"
 
 
 def default_environment() -> str:
