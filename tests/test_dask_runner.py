@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import ON_FORKSERVER
 from tests.project import TO_REPORT, copy_project, kedro_in_process
+from tests.test_tracking import all_runs
 
 #: One pytest-xdist worker runs this module: one cluster (module fixture), whose workers fork from the forkserver
 #: that SweepRunner's in-process runs use too.
@@ -72,7 +73,7 @@ def test_a_secured_cluster_runs_the_sweep_resumes_and_refuses_clients_without_cr
 
     cluster, security = secure_cluster
     assert cluster.scheduler_address.startswith("tls://")
-    project = copy_project(tmp_path)
+    project = copy_project(tmp_path, tracking=True)
     result = kedro_in_process(
         project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", runner_params, *TO_REPORT
     )
@@ -93,6 +94,11 @@ def test_a_secured_cluster_runs_the_sweep_resumes_and_refuses_clients_without_cr
         project / "data/08_reporting/report.md"
     ).exists()
     assert (project / "data/06_models/coverage_0p01/seed_1.pt").stat().st_mtime_ns == before
+    # tracked like the other runners' runs: one MLflow run each, none from the cluster's workers
+    runs = all_runs(project)
+    assert [(r.info.run_name, r.info.status, r.data.tags["runner"]) for r in runs] == [
+        ("sweep", "FINISHED", "DaskRunner")
+    ] * 2
 
     plain = cluster.scheduler_address.replace("tls://", "tcp://")
     with pytest.raises(OSError):  # no TLS at all: the scheduler drops the connection

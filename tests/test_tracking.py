@@ -222,6 +222,24 @@ def test_switched_off_nothing_is_tracked(tmp_path):
     assert hooks.tracker is None and not (tmp_path / "mlflow.db").exists()
 
 
+def test_the_budget_map_is_tracked_with_its_cheapest_point():
+    from kedro.pipeline import Pipeline, node
+
+    from ex_coverage.tracking import budget_metrics, tracked
+
+    assert tracked(Pipeline([node(len, "budget_runs", "budget_map")]))
+    assert not tracked(Pipeline([node(len, "schedule", "coverage_0p01.model_seed_0")]))
+    cheapest = {"red_coverage": 0.005, "vibrant_coverage": 0.0, "expected_labels": 480.3, "rate": 1.0, "runs": 3}
+    assert budget_metrics(None, {"cheapest": cheapest}) == {
+        "cheapest_labels": 480.3,
+        "cheapest_red": 0.005,
+        "cheapest_vibrant": 0.0,
+    }
+    fitted = pd.DataFrame([{"cheapest_labels": 300.0, "cheapest_labels_low": 200.0, "cheapest_labels_high": 450.0}])
+    assert budget_metrics(fitted, {"cheapest": cheapest})["cheapest_labels_low"] == 200.0
+    assert budget_metrics(None, {"cheapest": None}) == {}
+
+
 def test_flattened_params_and_runner_names():
     assert flatten({"a": {"b": 1, "c": [0, 0.5]}, "d": "x", "e": {}}) == {
         "a.b": "1",
