@@ -633,7 +633,12 @@ def results(pipeline: Any, catalog: Any) -> tuple[dict[str, str], dict[str, floa
         )
     if "budget_map" in outputs:
         budget_fit = load("budget_fit") if "budget_fit" in catalog else None
-        metrics.update(budget_metrics(budget_fit, load("budget_binding")))
+        binding = load("budget_binding")
+        metrics.update(budget_metrics(budget_fit, binding))
+        if "cheapest_labels" not in metrics and binding is not None:
+            tags["cheapest_labels_statement"] = (
+                f"no cell of the map reaches an effective pass rate of {binding.get('min_pass_rate', 0.8):g}"
+            )
         runs = load("budget_runs") if runs is None else runs
     params = {}
     if runs is not None and "fingerprint" in runs.columns:
