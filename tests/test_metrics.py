@@ -127,7 +127,10 @@ def test_summary_pass_rates_and_quartiles():
 
 
 def test_unknown_threshold_key_is_refused():
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(
+        ValueError,
+        match=r"parameters_reporting\.yml: unknown key reporting\.thresholds\.anchor_cos \(allowed: anchor_cos_min,",
+    ):
         Thresholds.from_params({"anchor_cos": 0.9})
 
 

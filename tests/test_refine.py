@@ -108,6 +108,18 @@ def test_refine_end_to_end(tiny_sweep, tmp_path):
     assert resumed.returncode == 0 and "Trained" not in resumed.stdout + resumed.stderr, resumed.exception
     assert {p: p.stat().st_mtime_ns for p in (project / "data/06_models").rglob("*.pt")} == models
 
+    # a refinement run's model is bound to its run like any other: copied over another level's, it is refused
+    models = project / "data/06_models"
+    (models / "coverage_0p00501/seed_2.pt").write_bytes((models / "coverage_0p00251/seed_2.pt").read_bytes())
+    refused = kedro_in_process(
+        project, "run", "--pipeline", "training", "--env", "test", *SEQUENTIAL, "--only-missing-outputs"
+    )
+    assert refused.returncode == 1, (refused.stdout + refused.stderr)[-3000:]
+    assert (
+        "Error: data/06_models/coverage_0p00501/seed_2.pt (coverage_0p00501, seed 2): the model file belongs to "
+        "coverage 0.00251 seed 2"
+    ) in refused.stderr
+
 
 def test_sweep_writes_ed80_and_threshold_sensitivity(tiny_sweep):
     from ex_coverage.science.estimate import ED80_COLUMNS
