@@ -32,9 +32,9 @@ class SweepHooks:
         context.config_loader["parameters"] = parameters
         check_parameters(parameters)
         if use_parameters(parameters):
-            from kedro.framework.project import pipelines
+            from kedro.framework.project import PACKAGE_NAME, configure_project
 
-            pipelines.configure(pipelines._pipelines_module)
+            configure_project(PACKAGE_NAME)  # the registry is built again, from these parameters
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:

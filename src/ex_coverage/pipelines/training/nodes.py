@@ -7,7 +7,8 @@ torch and Lightning are imported inside the nodes that use them, so that buildin
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -95,10 +96,12 @@ def train_levels(
     labels: dict[str, Any],
     grids: dict[str, Any],
     levels: Sequence[tuple[dict[str, Any], Sequence[int]]],
+    on_steps: Callable[[int, int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`train_level` for several levels at once, given as ``(label_multiplier, seeds)``: every run of
     every level in one ensemble, so that they share its per-step cost. Each level's outputs are exactly
-    those it gets alone (a run depends on its seed and label probabilities only)."""
+    those it gets alone (a run depends on its seed and label probabilities only). ``on_steps(runs, steps_done,
+    steps)`` hears how far training is."""
     from ex_coverage.science.training import Member, TrainingConfig, train_members
 
     base = base_probabilities(training_grid)
@@ -119,6 +122,7 @@ def train_levels(
             validation_grid[["r", "g", "b"]].to_numpy(np.float32),
             {name: validation_grid[name].to_numpy() for name in label_names},
             TrainingConfig.from_params(training),
+            None if on_steps is None else partial(on_steps, len(members)),
         )
     except TrainingDiverged as error:
         culprit = levels[level_of_member[error.member]][0] if error.member is not None else levels[0][0]
