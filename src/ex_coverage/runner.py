@@ -85,6 +85,11 @@ class ProgressPool(ProcessPoolExecutor):
         self.channel.put(None)
         self.listener.join()
 
+    def __exit__(self, error_type: Any, error: Any, traceback: Any) -> bool:
+        # A run that fails or is interrupted (Ctrl-C) starts nothing more: tasks still queued are cancelled.
+        self.shutdown(wait=True, cancel_futures=error_type is not None)
+        return False
+
 
 class SweepRunner(ParallelRunner):
     """Kedro's ParallelRunner (one process per core) that trains coverage levels together and shows progress.
@@ -116,11 +121,27 @@ class SweepRunner(ParallelRunner):
 
 
 @functools.cache
-def _configure_dask_worker(package: str) -> None:
-    """Configure the project on this Dask worker once (its settings, hooks and pipelines)."""
-    from kedro.framework.project import configure_project
+def _dask_worker_hooks(package: str) -> Any:
+    """This Dask worker's hook manager, with the project's hooks (``settings.HOOKS``), made (and the project
+    configured) on its first task only. Kedro's public hook specifications and markers, on pluggy."""
+    from kedro.framework.hooks import specs
+    from kedro.framework.hooks.markers import HOOK_NAMESPACE
+    from kedro.framework.project import configure_project, settings
+    from pluggy import PluginManager
 
     configure_project(package)
+    hooks = PluginManager(HOOK_NAMESPACE)
+    for spec in (
+        specs.NodeSpecs,
+        specs.PipelineSpecs,
+        specs.DataCatalogSpecs,
+        specs.DatasetSpecs,
+        specs.KedroContextSpecs,
+    ):
+        hooks.add_hookspecs(spec)
+    for project_hooks in settings.HOOKS:
+        hooks.register(project_hooks)
+    return hooks
 
 
 def _run_node_on_worker(
@@ -132,10 +153,9 @@ def _run_node_on_worker(
     """
     if project is not None:
         os.chdir(project)  # catalog paths are relative to the project folder, shared by every worker
-    _configure_dask_worker(package)
+    hooks = _dask_worker_hooks(package)
     try:
-        # parallel: the task makes this process's hook manager from the project's settings, as on a ParallelRunner worker
-        return Task(node=node, catalog=catalog, is_async=is_async, run_id=run_id, parallel=True).execute()
+        return Task(node=node, catalog=catalog, is_async=is_async, hook_manager=hooks, run_id=run_id).execute()
     except Exception as error:
         from distributed import get_worker
 
