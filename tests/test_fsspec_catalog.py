@@ -82,7 +82,7 @@ def test_the_tiny_sweep_writes_and_reads_through_memory_urls(remote_sweep):
     runs = catalog.load("coverage_runs")
     assert isinstance(runs, pd.DataFrame) and len(runs) == 4
     assert sorted(zip(runs["coverage"], runs["seed"])) == [(0.0, 0), (0.0, 1), (0.01, 0), (0.01, 1)]
-    state = catalog.load("coverage_0p01.model_seed_1")
+    state = catalog.load("coverage_0p01.model_seed_1")["state_dict"]
     assert sum(t.numel() for t in state.values()) == 263
     assert len(catalog.load("coverage_0.history_seed_0")) == 201
     assert catalog.load("coverage_0p01.run_record_seed_1")["seed"] == 1

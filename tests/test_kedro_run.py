@@ -33,7 +33,8 @@ def test_every_run_persists_model_latents_history_and_record(catalog):
         multiplier = catalog.load(f"{level}.label_multiplier")
         assert multiplier["target_coverage"] in (0.0, 0.01)
         for seed in SEEDS:
-            state = catalog.load(f"{level}.model_seed_{seed}")
+            model = catalog.load(f"{level}.model_seed_{seed}")
+            state = model["state_dict"]
             assert state["encoder.0.weight"].shape == (16, 3)
             assert sum(t.numel() for t in state.values()) == 263
             history = catalog.load(f"{level}.history_seed_{seed}")
@@ -51,13 +52,15 @@ def test_every_run_persists_model_latents_history_and_record(catalog):
             assert record["label_counts"]["n_samples"] == 195 * 64  # labelled terms are on for steps 0..194
             assert record["multiplier"] == multiplier["multiplier"]
             assert len(record["fingerprint"]) == 16
+            coverage = multiplier["target_coverage"]
+            assert model["run"] == {"coverage": coverage, "seed": seed, "fingerprint": record["fingerprint"]}
 
 
 def test_state_dict_loads_with_weights_only(tiny_sweep):
-    state = torch.load(tiny_sweep / "data/06_models/coverage_0p01/seed_1.pt", weights_only=True)
-    from ex_coverage.science.model import load_autoencoder
+    state = torch.load(tiny_sweep / "data/06_models/coverage_0p01/seed_1.pt", weights_only=True)["state_dict"]
+    from ex_coverage.science.model import ColourAutoencoder
 
-    load_autoencoder(state)
+    ColourAutoencoder().load_state_dict(state)  # the plain state_dict, as the README shows
 
 
 def test_run_table_and_report(tiny_sweep, catalog):

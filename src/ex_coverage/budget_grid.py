@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ex_coverage.science.budget import BudgetGrid, check_cells_fresh, current_cell_fingerprints
+from ex_coverage.science.config import reject_unknown_keys
 from ex_coverage.science.labels import CoverageError, solve_label_multipliers
 from ex_coverage.sweep import SweepConfigError, active_parameters, parse_coverages, parse_seeds
 
@@ -21,9 +22,7 @@ def parse_budget_grid(params: Mapping[str, Any], source: str = BUDGET_FILE) -> B
     """Validate ``{"red_coverages": [...], "vibrant_coverages": [...], "seeds": [...]}``; coverages sorted."""
     if not isinstance(params, Mapping):
         raise SweepConfigError(f"{source}: 'budget_map' must be a mapping with keys {', '.join(KEYS)}")
-    unknown = sorted(set(params) - set(KEYS))
-    if unknown:
-        raise SweepConfigError(f"{source}: budget_map has unknown keys {unknown} (known: {', '.join(KEYS)})")
+    reject_unknown_keys(params, "budget_map", KEYS, source, SweepConfigError)
     coverages = {}
     for key in KEYS[:2]:
         coverages[key] = parse_coverages(params.get(key), f"budget_map.{key}", source)

@@ -25,7 +25,7 @@ import re
 import tempfile
 from copy import deepcopy
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NewType
 
 import fsspec
 from kedro.io.core import (
@@ -35,11 +35,14 @@ from kedro.io.core import (
     get_filepath_str,
     get_protocol_and_path,
 )
-from kedro_datasets._typing import ImagePreview, TablePreview
 from kedro_datasets.json import JSONDataset
 from kedro_datasets.matplotlib import MatplotlibDataset
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
 from kedro_datasets.text import TextDataset
+
+#: kedro-viz picks a preview's renderer by the name of its return type, as kedro-datasets' own datasets declare it.
+TablePreview = NewType("TablePreview", dict)
+ImagePreview = NewType("ImagePreview", str)
 
 #: Temporary names of saves in progress: ``.<target name>.<random>.partial`` beside the target. The
 #: one definition of this project's temporary names; :func:`ex_coverage.lock.remove_partial_files`
@@ -192,16 +195,16 @@ class AtomicFigureDataset(_AtomicLocalSave, MatplotlibDataset):
             return stream.read()
 
     def save(self, data: Any) -> None:
-        # A list or dict of figures is a folder of files, each written by _save_to_fs.
-        _unwrapped(MatplotlibDataset.save)(self, data)
-
-    def _save_to_fs(self, full_key_path: str, plot: Any) -> None:
-        if self._protocol != "file":
-            super()._save_to_fs(full_key_path, plot)
+        if self._protocol != "file" or not isinstance(data, (list, dict)):
+            super().save(data)  # one figure: one file, saved atomically by the mixin
             return
-        buffer = io.BytesIO()
-        plot.savefig(buffer, **self._save_args)
-        write_atomically(Path(full_key_path), buffer.getvalue())
+        # A list or dict of figures is a folder of files (``0.png`` … or the keys), each saved atomically.
+        folder = Path(get_filepath_str(self._get_save_path(), self._protocol))
+        figures = data.items() if isinstance(data, dict) else ((f"{i}.png", f) for i, f in enumerate(data))
+        for name, figure in figures:
+            buffer = io.BytesIO()
+            figure.savefig(buffer, **self._save_args)
+            write_atomically(folder / name, buffer.getvalue())
 
     def preview(self) -> ImagePreview:
         return ImagePreview(base64.b64encode(self.load()).decode())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -30,9 +32,9 @@ class SweepHooks:
         context.config_loader["parameters"] = parameters
         check_parameters(parameters)
         if use_parameters(parameters):
-            from kedro.framework.project import pipelines
+            from kedro.framework.project import PACKAGE_NAME, configure_project
 
-            pipelines.configure(pipelines._pipelines_module)
+            configure_project(PACKAGE_NAME)  # the registry is built again, from these parameters
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
@@ -50,7 +52,7 @@ class SweepHooks:
         check_reachable(grid, base)
         check_budget_reachable(budget, base)
         schedule = catalog.load("dopesheet")
-        source = catalog.get("dopesheet")._describe().get("filepath", "dopesheet")
+        source = dataset_path(catalog, "dopesheet")
         check_schedule(schedule.values, list(REGULARIZER_LABELS), str(source))
         check_label_names(
             parameters["labels"], {name: list(labels or ()) for name, labels in REGULARIZER_LABELS.items()}
@@ -64,6 +66,11 @@ class SweepHooks:
             )
         if run_params.get("only_missing_outputs"):
             refuse_stale_cells(budget, cells, parameters, schedule, catalog)
+            for cell in sorted(cells):
+                red, vibrant = budget.cells[cell]
+                for seed in budget.seeds:
+                    place = {"label_coverages": {"red": red, "vibrant": vibrant}, "seed": seed}
+                    check_bound_model(catalog, cell, seed, place, catalog.exists, "budget_map")
         if cells:
             log.info(
                 "Budget map: %d cells × %d seeds = %d runs of %d steps",
@@ -93,14 +100,11 @@ class SweepHooks:
 
     @staticmethod
     def _summary(pipeline: Any, catalog: Any) -> str:
-        from pathlib import Path
-
         from ex_coverage.datasets import AtomicFigureDataset
         from ex_coverage.summary import sweep_summary
 
         def path(name: str) -> Path:
-            filepath = Path(str(catalog.get(name, fallback_to_runtime_pattern=True)._describe()["filepath"]))
-            return filepath.relative_to(Path.cwd()) if filepath.is_relative_to(Path.cwd()) else filepath
+            return Path(dataset_path(catalog, name))
 
         outputs = sorted(pipeline.all_outputs())
         figures = [
@@ -143,6 +147,34 @@ class SweepHooks:
                 beside += [catalog.load(n) for n in names if catalog.exists(n)]
         check_fresh(records, current)
         check_fresh(scores, current, records=beside)
+        for namespace, coverage in grid.namespaces.items():
+            for seed in grid.seeds_at(coverage):
+                check_bound_model(catalog, namespace, seed, {"coverage": coverage, "seed": seed}, existing, "sweep")
+
+
+def dataset_path(catalog: Any, name: str) -> str:
+    """The file behind catalog entry ``name`` (pattern entries resolved), relative to this folder where inside it."""
+    filepath = str(catalog.config_resolver.resolve_pattern(name).get("filepath", name))
+    path = Path(filepath)
+    return str(path.relative_to(Path.cwd())) if path.is_absolute() and path.is_relative_to(Path.cwd()) else filepath
+
+
+def check_bound_model(
+    catalog: Any, namespace: str, seed: int, expected: dict[str, Any], existing: Callable[[str], bool], pipeline: str
+) -> None:
+    """Refuse the model of ``namespace``'s run ``seed`` if its run record's run did not make it, or if both belong
+    to another place (a file copied by hand, a save interrupted between model and record)."""
+    from ex_coverage.science.records import check_model_binding
+
+    model, record = f"{namespace}.model_seed_{seed}", f"{namespace}.run_record_seed_{seed}"
+    if existing(model) and catalog.exists(record):
+        check_model_binding(
+            catalog.load(model),
+            catalog.load(record),
+            f"{dataset_path(catalog, model)} ({namespace}, seed {seed})",
+            f"kedro run --pipeline {pipeline} --only-missing-outputs",
+            expected,
+        )
 
 
 def check_parameters(parameters: dict[str, Any]) -> None:

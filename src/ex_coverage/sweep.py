@@ -15,8 +15,8 @@ from functools import partial, update_wrapper
 from pathlib import Path
 from typing import Any
 
-from ex_coverage.science.config import MAX_SEED
-from ex_coverage.science.errors import ExCoverageError
+from ex_coverage.science.config import MAX_SEED, reject_unknown_keys
+from ex_coverage.science.errors import ConfigurationError
 from ex_coverage.science.labels import CoverageError, solve_multiplier
 from ex_coverage.science.records import coverage_token, level_namespace
 
@@ -29,7 +29,7 @@ GRID_KEYS = ("sweep", "refinement", "budget_map")
 SWEEP_KEYS = ("coverages", "seeds")
 
 
-class SweepConfigError(ExCoverageError, ValueError):
+class SweepConfigError(ConfigurationError):
     """The sweep grid is invalid; the message names the key and the offending entry."""
 
 
@@ -107,11 +107,7 @@ def parse_grid(params: Mapping[str, Any], source: str = GRID_FILE) -> SweepGrid:
     """Validate ``{"coverages": [...], "seeds": [...]}`` and return the grid, coverages sorted."""
     if not isinstance(params, Mapping):
         raise SweepConfigError(f"{source}: 'sweep' must be a mapping with keys 'coverages' and 'seeds'")
-    unknown = sorted(set(params) - set(SWEEP_KEYS), key=str)
-    if unknown:
-        raise SweepConfigError(
-            f"{source}: unknown key(s) {', '.join(f'sweep.{k}' for k in unknown)} (allowed: {', '.join(SWEEP_KEYS)})"
-        )
+    reject_unknown_keys(params, "sweep", SWEEP_KEYS, source, SweepConfigError)
     coverages = parse_coverages(params.get("coverages"), "sweep.coverages", source)
     return SweepGrid(coverages, parse_seeds(params.get("seeds"), "sweep.seeds", source))
 
