@@ -264,11 +264,3 @@ def test_flattened_params_and_runner_names():
         "e": "{}",
     }
     assert runner_name("<ex_coverage.runner.SweepRunner object at 0x7f>") == "SweepRunner"
-
-
-def test_tracking_uses_only_public_names_of_mlflow_and_kedro():
-    """MLflow's and Kedro's names with a leading underscore are their private business (STYLE.md)."""
-    import ex_coverage.tracking as tracking
-
-    source = Path(tracking.__file__).read_text()
-    assert not re.findall(r"\._[a-z]\w*|import _[a-z]\w*|from (?:mlflow|kedro)\S*\._", source)
