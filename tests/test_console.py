@@ -66,14 +66,10 @@ def test_warnings_still_reach_the_console(tmp_path):
     is printed when the run did not write the report. (In-process: the console is the same logging
     configuration, conf/logging.yml, writing to the captured stdout.)"""
     project = copy_project(tmp_path)
+    (project / "conf/test/parameters_sweep.yml").write_text("sweep:\n  coverages: [0.1]\n  seeds: [0]\n")
     result = kedro_in_process(
-        project,
-        "run",
-        "--env", "test",
-        *SEQUENTIAL,
-        "--params", "sweep.coverages=[0.1]",
-        "--to-nodes", "coverage_0p1.solve_label_multiplier",
-    )  # fmt: skip
+        project, "run", "--env", "test", *SEQUENTIAL, "--to-nodes", "coverage_0p1.solve_label_multiplier"
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, (output, result.exception)
     assert re.search(r"WARNING\s+coverage 0.1 needs multiplier", output), output

@@ -10,13 +10,13 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from ex_coverage.budget_grid import (
-    active_budget_grid,
+    budget_grid_from,
     check_budget_reachable,
     parse_budget_grid,
     refuse_stale_cells,
 )
 from ex_coverage.pipelines.levels import boundary_name
-from ex_coverage.sweep import active_grid, check_reachable, parse_grid, use_parameters
+from ex_coverage.sweep import SweepConfigError, check_reachable, config_env, grid_from, parse_grid
 
 log = logging.getLogger(__name__)
 
@@ -24,17 +24,12 @@ log = logging.getLogger(__name__)
 class SweepHooks:
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        """Check every parameter group the code reads, then point the pipeline registry at this session's
-        parameters (config environment and ``--params``)."""
+        """Check every parameter group the code reads."""
         parameters = context.config_loader["parameters"]
         # Kedro's loader returns a key set on it as it is: the context reads these parameters instead of reading
         # and merging the files again (tens of milliseconds per context; a refinement round makes two).
         context.config_loader["parameters"] = parameters
         check_parameters(parameters)
-        if use_parameters(parameters):
-            from kedro.framework.project import PACKAGE_NAME, configure_project
-
-            configure_project(PACKAGE_NAME)  # the registry is built again, from these parameters
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
@@ -47,7 +42,12 @@ class SweepHooks:
         from ex_coverage.science.metrics import Thresholds
 
         parameters = catalog.load("parameters")
-        grid, budget = active_grid(), active_budget_grid()
+        if run_params.get("env") and run_params["env"] != config_env():
+            raise SweepConfigError(
+                f"this session's environment is {run_params['env']!r} but the pipelines are built for "
+                f"{config_env()!r} (KEDRO_ENV): set KEDRO_ENV={run_params['env']} (`kedro run --env` does)"
+            )
+        grid, budget = grid_from(parameters, catalog, run_params.get("env")), budget_grid_from(parameters)
         base = base_probabilities(make_training_grid(parameters["grids"], parameters["labels"]))
         check_reachable(grid, base)
         check_budget_reachable(budget, base)
