@@ -370,7 +370,6 @@ def test_budget_pipeline_is_namespaced_per_cell_and_file_backed_for_dask(tiny_ma
     from kedro.framework.session import KedroSession
 
     from ex_coverage.runner import DaskRunner
-
     from ex_coverage.sweep import pipelines_for
 
     monkeypatch.chdir(tiny_map)

@@ -51,6 +51,16 @@ PARTIAL_PREFIX, PARTIAL_SUFFIX = ".", ".partial"
 PARTIAL_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.partial$")
 
 
+def dataset_filepath(catalog: Any, name: str) -> str | None:
+    """The ``filepath`` catalog entry ``name`` was made with (a pattern entry's resolved), or None (an entry held in
+    memory): read from the catalog's configuration, or for an entry added in code, from its ``to_config``."""
+    filepath = catalog.config_resolver.resolve_pattern(name).get("filepath")
+    if filepath is None and name in catalog:
+        entry = catalog.to_config()[0].get(name) or {}
+        filepath = entry.get("filepath", (entry.get("kwargs") or {}).get("filepath"))
+    return None if filepath is None else str(filepath)
+
+
 def is_partial_file(name: str) -> bool:
     """Whether a file name is one of this project's temporary save names."""
     return PARTIAL_NAME.match(name) is not None

@@ -154,7 +154,9 @@ class SweepHooks:
 
 def dataset_path(catalog: Any, name: str) -> str:
     """The file behind catalog entry ``name`` (pattern entries resolved), relative to this folder where inside it."""
-    filepath = str(catalog.config_resolver.resolve_pattern(name).get("filepath", name))
+    from ex_coverage.datasets import dataset_filepath
+
+    filepath = dataset_filepath(catalog, name) or name
     path = Path(filepath)
     return str(path.relative_to(Path.cwd())) if path.is_absolute() and path.is_relative_to(Path.cwd()) else filepath
 
