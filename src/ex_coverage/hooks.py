@@ -35,10 +35,11 @@ class SweepHooks:
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         """Fail before anything trains: grid, reachable coverages, schedule values and thresholds are all
         checked, and results this run would read are refused if stale."""
-        from ex_coverage.pipelines.data_engineering.nodes import make_training_grid
+        from ex_coverage.pipelines.data_engineering.nodes import make_training_grid, resolve_schedule
         from ex_coverage.pipelines.training.nodes import base_probabilities
         from ex_coverage.science.architecture import REGULARIZER_LABELS
         from ex_coverage.science.config import check_label_names, check_schedule
+        from ex_coverage.science.schedule import ScheduleError
         from ex_coverage.science.metrics import Thresholds
 
         parameters = catalog.load("parameters")
@@ -51,8 +52,10 @@ class SweepHooks:
         base = base_probabilities(make_training_grid(parameters["grids"], parameters["labels"]))
         check_reachable(grid, base)
         check_budget_reachable(budget, base)
-        schedule = catalog.load("dopesheet")
         source = dataset_path(catalog, "dopesheet")
+        if not catalog.exists("dopesheet"):
+            raise ScheduleError(f"{source}: schedule file not found")
+        schedule = resolve_schedule(catalog.load("dopesheet"), source)  # data engineering's own node function
         check_schedule(schedule.values, list(REGULARIZER_LABELS), str(source))
         check_label_names(
             parameters["labels"], {name: list(labels or ()) for name, labels in REGULARIZER_LABELS.items()}

@@ -113,7 +113,7 @@ def train_and_fit(project_path: Path, env: str | None, params: dict[str, Any], r
         parameters["training"],
         parameters["labels"],
         parameters["grids"],
-        catalog.load("dopesheet"),
+        catalog.load("schedule"),
         *(catalog.load(boundary_name(ns, "run_scores")) for ns in grid.namespaces),
         refinement_runs=grid.refinement_runs,
     )

@@ -3,13 +3,14 @@ assertions on the outputs (no project folder, no CLI)."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import torch
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from ex_coverage.datasets import ScheduleDataset
 from ex_coverage.pipelines import data_engineering, training
+from ex_coverage.science.schedule import CSV_READ_ARGS
 from ex_coverage.sweep import parse_grid
 from tests.conftest import SHORT_SCHEDULE
 from tests.test_config_validation import base_parameters
@@ -27,7 +28,7 @@ class KeptDataset(MemoryDataset):
 @pytest.fixture(scope="module")
 def outputs():
     parameters = base_parameters("test")
-    catalog = DataCatalog({"dopesheet": MemoryDataset(ScheduleDataset(filepath=str(SHORT_SCHEDULE)).load())})
+    catalog = DataCatalog({"dopesheet": MemoryDataset(pd.read_csv(SHORT_SCHEDULE, **CSV_READ_ARGS))})
     for group in ("training", "labels", "grids"):
         catalog[f"params:{group}"] = parameters[group]
     for name in ("hsv_fine", "hsv_coarse"):
