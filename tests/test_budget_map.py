@@ -370,10 +370,11 @@ def test_budget_pipeline_is_namespaced_per_cell_and_file_backed_for_dask(tiny_ma
     from kedro.framework.session import KedroSession
 
     from ex_coverage.runner import DaskRunner
+    from ex_coverage.sweep import pipelines_for
 
     monkeypatch.chdir(tiny_map)
     bootstrap(tiny_map)
-    with KedroSession.create(project_path=tiny_map, env="test") as session:
+    with pipelines_for("test"), KedroSession.create(project_path=tiny_map, env="test") as session:
         catalog = session.load_context().catalog
         pipeline = pipelines["budget_map"]
         assert {n.namespace for n in pipeline.nodes} - {None} == set(CELLS)

@@ -9,7 +9,7 @@ import time
 import pandas as pd
 import pytest
 
-from ex_coverage.progress import LINE_EVERY_S, SweepProgress
+from ex_coverage.progress import SweepProgress
 from ex_coverage.summary import ed80_line, runs_line, sweep_summary
 from tests.conftest import RUN_OUTPUT
 from tests.project import SEQUENTIAL, copy_project, kedro_in_process
@@ -32,7 +32,7 @@ def test_tiny_sweep_output_is_short_and_free_of_catalog_chatter(console):
 
 
 def test_tiny_sweep_reports_training_scoring_and_reporting_as_they_go(console):
-    pattern = r"Training ([\d.]+)/4 runs · scoring and reporting (\d+)/(\d+) nodes · (\d+) s elapsed"
+    pattern = r"Training ([\d.]+)/4 runs · other nodes (\d+)/(\d+) · (\d+) s elapsed"
     progress = [(float(runs), int(done), int(total), int(s)) for runs, done, total, s in re.findall(pattern, console)]
     assert len(progress) >= 3, console
     assert progress == sorted(progress)  # runs, nodes and time only go up
@@ -66,14 +66,10 @@ def test_warnings_still_reach_the_console(tmp_path):
     is printed when the run did not write the report. (In-process: the console is the same logging
     configuration, conf/logging.yml, writing to the captured stdout.)"""
     project = copy_project(tmp_path)
+    (project / "conf/test/parameters_sweep.yml").write_text("sweep:\n  coverages: [0.1]\n  seeds: [0]\n")
     result = kedro_in_process(
-        project,
-        "run",
-        "--env", "test",
-        *SEQUENTIAL,
-        "--params", "sweep.coverages=[0.1]",
-        "--to-nodes", "coverage_0p1.solve_label_multiplier",
-    )  # fmt: skip
+        project, "run", "--env", "test", *SEQUENTIAL, "--to-nodes", "coverage_0p1.solve_label_multiplier"
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, (output, result.exception)
     assert re.search(r"WARNING\s+coverage 0.1 needs multiplier", output), output
@@ -90,14 +86,14 @@ def test_progress_counts_runs_step_by_step_and_estimates_what_is_left():
     training = [FakeNode("train_together_1", 6), FakeNode("train_together_2", 4)]
     others = [FakeNode(f"node_{k}") for k in range(8)]
     progress = SweepProgress(training + others, workers=2, clock=lambda: now[0])
-    assert progress.line() == "Training 0/10 runs · scoring and reporting 0/8 nodes · 0 s elapsed"  # no estimate yet
+    assert progress.line() == "Training 0/10 runs · other nodes 0/8 · 0 s elapsed"  # no estimate yet
     now[0] = 10.0
     progress.steps(101, 6, 500, 2000)  # a quarter of each ensemble's steps in 10 s
     progress.steps(102, 4, 500, 2000)
     assert progress.runs_trained == 2.5
     # training: 30 s more at this pace; then 8 nodes at 0.4 s each on 2 workers
     assert progress.estimate_left() == pytest.approx(30 + 8 * 0.4 / 2)
-    assert progress.line() == "Training 2.5/10 runs · scoring and reporting 0/8 nodes · 10 s elapsed, ~32 s left"
+    assert progress.line() == "Training 2.5/10 runs · other nodes 0/8 · 10 s elapsed, ~32 s left"
     now[0] = 40.0
     for node in training:
         progress.node_finished(node)
@@ -107,16 +103,16 @@ def test_progress_counts_runs_step_by_step_and_estimates_what_is_left():
     for node in others[:2]:
         progress.node_finished(node)
     assert progress.estimate_left() == pytest.approx(6 * 2.0)  # 2 nodes in 4 s since training ended
-    assert progress.line().startswith("Training 10/10 runs · scoring and reporting 2/8 nodes · 44 s elapsed, ~12 s")
+    assert progress.line().startswith("Training 10/10 runs · other nodes 2/8 · 44 s elapsed, ~12 s")
 
 
 def test_progress_speaks_while_nothing_finishes(caplog):
     """Without a terminal a line comes every few seconds even while one long node runs."""
     caplog.set_level("INFO", logger="ex_coverage.progress")
-    with SweepProgress([FakeNode("train_together_1", 2), FakeNode("report")], bar=False):
-        time.sleep(LINE_EVERY_S + 0.6)
+    with SweepProgress([FakeNode("train_together_1", 2), FakeNode("report")], bar=False, line_every=0.3):
+        time.sleep(1.6)
     lines = [r.getMessage() for r in caplog.records if r.name == "ex_coverage.progress"]
-    assert len(lines) >= 2 and lines[0].startswith("Training 0/2 runs · scoring and reporting 0/1 nodes")
+    assert len(lines) >= 3 and lines[0].startswith("Training 0/2 runs · other nodes 0/1")
 
 
 def test_summary_block_with_an_ed80_table():
@@ -148,5 +144,5 @@ def test_progress_bar_in_a_terminal_counts_runs_and_nodes(caplog):
         progress.node_finished(nodes[0])
         progress.node_finished(nodes[1])
         progress._show()
-        assert task.completed == pytest.approx(4 / 6) and "scoring and reporting 1/3 nodes" in task.fields["detail"]
+        assert task.completed == pytest.approx(4 / 6) and "other nodes 1/3" in task.fields["detail"]
     assert not [r for r in caplog.records if r.name == "ex_coverage.progress"]

@@ -39,22 +39,22 @@ def remote_sweep(tmp_path):
     from kedro.framework.session import KedroSession
     from kedro.runner import SequentialRunner
 
-    import ex_coverage.sweep as sweep
+    from ex_coverage.sweep import pipelines_for
 
     project = copy_project(tmp_path)
     root = f"memory:///ex_coverage_{uuid.uuid4().hex[:8]}"
     remote_environment(project, root)
-    previous_cwd, previous_parameters = os.getcwd(), sweep._active_parameters
+    previous_cwd = os.getcwd()
     os.chdir(project)
     try:
         bootstrap(project)
-        with KedroSession.create(project_path=project, env=ENV) as session:
-            session.run(pipeline_name="sweep", runner=SequentialRunner(), to_outputs=REMOTE_OUTPUTS)
-        with KedroSession.create(project_path=project, env=ENV) as session:
-            yield project, root, session.load_context().catalog
+        with pipelines_for(ENV):  # as `kedro run --env` builds the pipelines
+            with KedroSession.create(project_path=project, env=ENV) as session:
+                session.run(pipeline_name="sweep", runner=SequentialRunner(), to_outputs=REMOTE_OUTPUTS)
+            with KedroSession.create(project_path=project, env=ENV) as session:
+                yield project, root, session.load_context().catalog
     finally:
         os.chdir(previous_cwd)
-        sweep._active_parameters = previous_parameters
         fsspec.filesystem("memory").rm(root.removeprefix("memory://"), recursive=True)
 
 

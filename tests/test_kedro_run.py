@@ -121,19 +121,16 @@ def test_run_table_and_report(tiny_sweep, catalog):
         assert (tiny_sweep / "data/08_reporting" / figure).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_params_override_of_the_grid_is_honoured(tiny_sweep, tmp_path):
+def test_a_grid_in_conf_local_is_honoured_and_a_grid_in_params_refused(tiny_sweep, tmp_path):
     project = copy_finished(tiny_sweep, tmp_path / "project")  # the training pipeline reads data engineering's output
-    result = kedro_in_process(
-        project,
-        "run",
-        "--pipeline",
-        "training",
-        "--env",
-        "test",
-        *SEQUENTIAL,
-        "--params",
-        "sweep.coverages=[0.005],sweep.seeds=[7]",
+    refused = kedro_in_process(
+        project, "run", "--pipeline", "training", "--env", "test", *SEQUENTIAL, "--params", "sweep.seeds=[7]"
     )
+    assert refused.returncode == 1 and refused.stderr.startswith("Error: --params sweep: the grid shapes the pipelines")
+    assert "set it in conf/local/ (e.g. conf/local/parameters_sweep.yml)" in refused.stderr
+
+    (project / "conf/local/parameters_sweep.yml").write_text("sweep:\n  coverages: [0.005]\n  seeds: [7]\n")
+    result = kedro_in_process(project, "run", "--pipeline", "training", *SEQUENTIAL)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (project / "data/06_models/coverage_0p005/seed_7.pt").exists()
     assert not (project / "data/06_models/coverage_0p005/seed_0.pt").exists()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
-import yaml
 
 from ex_coverage.pipelines.training.pipeline import create_pipeline as training_pipeline
 from ex_coverage.refine import plan_round
@@ -73,12 +74,12 @@ def test_refine_end_to_end(tiny_sweep, tmp_path):
     assert "refine: start — 4 runs; ED80 not estimable (every run passes" in output
     assert "refine: round 1 — +2 runs at 0.00251, 0.00501 (seeds 2–2; 2/2 of budget)" in output
     assert "refine: budget spent — 2 of 2 runs added" in output
-    recorded = yaml.safe_load((project / "conf/test/parameters_refinement.yml").read_text())
+    recorded = json.loads((project / "data/05_model_input/refinement/test.json").read_text())
     assert recorded == {
-        "refinement": {
-            "levels": [{"coverage": 0.00251, "seeds": [2], "round": 1}, {"coverage": 0.00501, "seeds": [2], "round": 1}]
-        }
+        "levels": [{"coverage": 0.00251, "round": 1, "seeds": [2]}, {"coverage": 0.00501, "round": 1, "seeds": [2]}]
     }
+    assert not list((project / "conf").rglob("*refinement*"))  # configuration is never written
+    assert not (project / "data/05_model_input/refinement/local.json").exists()  # the default sweep keeps its grid
     assert (project / "data/06_models/coverage_0p00251/seed_2.pt").exists()
     runs = pd.read_csv(project / "data/08_reporting/coverage_runs.csv")
     assert len(runs) == 6 and sorted(runs.loc[runs["refinement"], "coverage"]) == [0.00251, 0.00501]

@@ -12,7 +12,7 @@ from typing import Any
 from ex_coverage.science.budget import BudgetGrid, check_cells_fresh, current_cell_fingerprints
 from ex_coverage.science.config import reject_unknown_keys
 from ex_coverage.science.labels import CoverageError, solve_label_multipliers
-from ex_coverage.sweep import SweepConfigError, active_parameters, parse_coverages, parse_seeds
+from ex_coverage.sweep import SweepConfigError, parse_coverages, parse_seeds
 
 BUDGET_FILE = "conf/<env>/parameters_budget_map.yml"
 KEYS = ("red_coverages", "vibrant_coverages", "seeds")
@@ -51,9 +51,8 @@ def check_budget_reachable(grid: BudgetGrid, base_probabilities: Mapping[str, An
                 raise SweepConfigError(f"{source}: budget_map.{key} entry {c!r}: {error}") from None
 
 
-def active_budget_grid() -> BudgetGrid:
-    """The budget map's grid of the active session (or, outside a session, of ``KEDRO_ENV``)."""
-    parameters = active_parameters()
+def budget_grid_from(parameters: Mapping[str, Any]) -> BudgetGrid:
+    """The budget map's grid of ``parameters`` (``budget_map``)."""
     if "budget_map" not in parameters:
         raise SweepConfigError(
             f"{BUDGET_FILE}: no 'budget_map' key (expected budget_map.red_coverages, .vibrant_coverages and .seeds)"

@@ -99,13 +99,15 @@ def train_levels_together(
     if not batches:
         return pipeline
     replaced = set(chain.from_iterable(batches))
-    ensembles = []
-    for number, batch in enumerate(batches, start=1):
-        function = TrainTogether(batch, on_steps)
-        outputs = {name: name for node in batch for name in node.outputs}
-        ensembles.append(Node(function, function.inputs, outputs, name=f"{ENSEMBLE_NODE}_{number}"))
     with warnings.catch_warnings():
-        # An ensemble trains several levels, so it belongs to none of their namespaces, and Kedro says each level's
-        # namespace is "interrupted": true, and harmless in the pipeline a runner runs (kedro-viz never sees it).
+        # An ensemble trains several levels, so it belongs to none of their namespaces: Kedro says it reads and writes
+        # dotted names from outside a namespace and "interrupts" the levels' namespaces. True, and harmless in the
+        # pipeline a runner runs (kedro-viz never sees it).
         warnings.filterwarnings("ignore", message=r"Namespace '.*' is interrupted by nodes")
+        warnings.filterwarnings("ignore", message=r"One or more dataset names contain '\.' characters")
+        ensembles = []
+        for number, batch in enumerate(batches, start=1):
+            function = TrainTogether(batch, on_steps)
+            outputs = {name: name for node in batch for name in node.outputs}
+            ensembles.append(Node(function, function.inputs, outputs, name=f"{ENSEMBLE_NODE}_{number}"))
         return Pipeline([node for node in pipeline.nodes if node not in replaced] + ensembles)

@@ -10,13 +10,13 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from ex_coverage.budget_grid import (
-    active_budget_grid,
+    budget_grid_from,
     check_budget_reachable,
     parse_budget_grid,
     refuse_stale_cells,
 )
 from ex_coverage.pipelines.levels import boundary_name
-from ex_coverage.sweep import active_grid, check_reachable, parse_grid, use_parameters
+from ex_coverage.sweep import SweepConfigError, check_reachable, config_env, grid_from, parse_grid
 
 log = logging.getLogger(__name__)
 
@@ -24,35 +24,38 @@ log = logging.getLogger(__name__)
 class SweepHooks:
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        """Check every parameter group the code reads, then point the pipeline registry at this session's
-        parameters (config environment and ``--params``)."""
+        """Check every parameter group the code reads."""
         parameters = context.config_loader["parameters"]
         # Kedro's loader returns a key set on it as it is: the context reads these parameters instead of reading
         # and merging the files again (tens of milliseconds per context; a refinement round makes two).
         context.config_loader["parameters"] = parameters
         check_parameters(parameters)
-        if use_parameters(parameters):
-            from kedro.framework.project import PACKAGE_NAME, configure_project
-
-            configure_project(PACKAGE_NAME)  # the registry is built again, from these parameters
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         """Fail before anything trains: grid, reachable coverages, schedule values and thresholds are all
         checked, and results this run would read are refused if stale."""
-        from ex_coverage.pipelines.data_engineering.nodes import make_training_grid
+        from ex_coverage.pipelines.data_engineering.nodes import make_training_grid, resolve_schedule
         from ex_coverage.pipelines.training.nodes import base_probabilities
         from ex_coverage.science.architecture import REGULARIZER_LABELS
         from ex_coverage.science.config import check_label_names, check_schedule
         from ex_coverage.science.metrics import Thresholds
+        from ex_coverage.science.schedule import ScheduleError
 
         parameters = catalog.load("parameters")
-        grid, budget = active_grid(), active_budget_grid()
+        if run_params.get("env") and run_params["env"] != config_env():
+            raise SweepConfigError(
+                f"this session's environment is {run_params['env']!r} but the pipelines are built for "
+                f"{config_env()!r} (KEDRO_ENV): set KEDRO_ENV={run_params['env']} (`kedro run --env` does)"
+            )
+        grid, budget = grid_from(parameters, catalog, run_params.get("env")), budget_grid_from(parameters)
         base = base_probabilities(make_training_grid(parameters["grids"], parameters["labels"]))
         check_reachable(grid, base)
         check_budget_reachable(budget, base)
-        schedule = catalog.load("dopesheet")
         source = dataset_path(catalog, "dopesheet")
+        if not catalog.exists("dopesheet"):
+            raise ScheduleError(f"{source}: schedule file not found")
+        schedule = resolve_schedule(catalog.load("dopesheet"), source)  # data engineering's own node function
         check_schedule(schedule.values, list(REGULARIZER_LABELS), str(source))
         check_label_names(
             parameters["labels"], {name: list(labels or ()) for name, labels in REGULARIZER_LABELS.items()}
@@ -154,7 +157,9 @@ class SweepHooks:
 
 def dataset_path(catalog: Any, name: str) -> str:
     """The file behind catalog entry ``name`` (pattern entries resolved), relative to this folder where inside it."""
-    filepath = str(catalog.config_resolver.resolve_pattern(name).get("filepath", name))
+    from ex_coverage.datasets import dataset_filepath
+
+    filepath = dataset_filepath(catalog, name) or name
     path = Path(filepath)
     return str(path.relative_to(Path.cwd())) if path.is_absolute() and path.is_relative_to(Path.cwd()) else filepath
 

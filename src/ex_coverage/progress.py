@@ -75,8 +75,10 @@ class SweepProgress:
         workers: int = 1,
         bar: bool | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        line_every: float = LINE_EVERY_S,
     ) -> None:
         nodes = list(nodes)
+        self.line_every = line_every
         self.total_runs = sum(runs_of(node) for node in nodes)
         self.total_other = sum(not _trains(node) for node in nodes)
         self.workers = max(1, workers)
@@ -105,7 +107,7 @@ class SweepProgress:
                 self._in_flight[(worker, runs)] = steps_done / steps
 
     def node_finished(self, node: Any) -> None:
-        """Count a finished node: a training node's runs, or one node of scoring and reporting."""
+        """Count a finished node: a training node's runs, or one other node (data engineering, scoring, reporting)."""
         with self._lock:
             if _trains(node):
                 self.runs_finished += runs_of(node)
@@ -138,14 +140,15 @@ class SweepProgress:
         return other_left * pace
 
     def line(self, now: float | None = None) -> str:
-        """``Training 34.2/60 runs · scoring and reporting 12/97 nodes · 14 s elapsed, ~11 s left``."""
+        """``Training 34.2/60 runs · other nodes 12/97 · 14 s elapsed, ~11 s left`` (other nodes: data engineering,
+        scoring, reporting)."""
         now = self._clock() if now is None else now
         with self._lock:
             left = self.estimate_left(now)
             parts = []
             if self.total_runs:
                 parts.append(f"Training {self.runs_trained:.1f}/{self.total_runs} runs".replace(".0/", "/"))
-            parts.append(f"scoring and reporting {self.other_done}/{self.total_other} nodes")
+            parts.append(f"other nodes {self.other_done}/{self.total_other}")
         estimate = "" if math.isnan(left) else f", ~{left:.0f} s left"
         return " · ".join(parts) + f" · {now - self._start:.0f} s elapsed{estimate}"
 
@@ -174,7 +177,7 @@ class SweepProgress:
     def _tick(self) -> None:
         while not self._stop.wait(0.25):
             now = self._clock()
-            if self._bar is not None or now - self._last_line >= max(LINE_EVERY_S, (now - self._start) / 8):
+            if self._bar is not None or now - self._last_line >= max(self.line_every, (now - self._start) / 8):
                 self._show(now)
 
     def _show(self, now: float | None = None, final: bool = False) -> None:

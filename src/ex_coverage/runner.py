@@ -24,6 +24,7 @@ from kedro.io import MemoryDataset
 from kedro.io.core import get_protocol_and_path
 from kedro.runner import AbstractRunner, ParallelRunner, Task
 
+from ex_coverage.datasets import dataset_filepath
 from ex_coverage.ensembles import train_levels_together
 from ex_coverage.progress import SweepProgress, connect, listen, report_steps, runs_of
 from ex_coverage.science.errors import ConfigurationError, ExCoverageError
@@ -263,8 +264,8 @@ class DaskRunner(AbstractRunner):
     @staticmethod
     def _shared_folder(pipeline: Any, catalog: Any) -> str | None:
         """This folder when a dataset of the pipeline is a local file (workers must see it), else None."""
-        filepaths = (catalog.config_resolver.resolve_pattern(d).get("filepath") for d in pipeline.datasets())
-        local = [path for path in filepaths if path and get_protocol_and_path(str(path))[0] == "file"]
+        filepaths = (dataset_filepath(catalog, d) for d in pipeline.datasets())
+        local = [path for path in filepaths if path and get_protocol_and_path(path)[0] == "file"]
         return os.getcwd() if local else None
 
     def _run(self, pipeline: Any, catalog: Any, hook_manager: Any = None, run_id: str | None = None) -> None:
