@@ -544,8 +544,12 @@ class TrackingHooks:
         tracker, self.tracker = self.tracker, None
         if tracker is None or not tracked(pipeline):
             return
-        digest, metrics, tags = results(pipeline, catalog)
-        params = {**run_parameters(catalog, self.project_path or Path.cwd()), **digest}
+        try:
+            digest, metrics, tags = results(pipeline, catalog)
+            params = {**run_parameters(catalog, self.project_path or Path.cwd()), **digest}
+        except Exception as error:  # tracking never costs the run: its results are written
+            tracker.give_up(f"the run's results could not be read for tracking: {describe(error)}")
+            return
         if not self.joined:
             metrics["wall_s"] = time.perf_counter() - tracker.started
         if "git_commit" in params:
@@ -606,9 +610,10 @@ def run_parameters(catalog: Any, project_path: Path) -> dict[str, str]:
     """The configuration that made the results: every parameter (flattened), the schedule's SHA-256, the project
     version and, in a git work tree, the commit."""
     from ex_coverage import __version__
+    from ex_coverage.pipelines.data_engineering.nodes import resolve_schedule
 
     params = flatten(catalog.load("parameters"))
-    params["schedule_sha256"] = catalog.load("dopesheet").digest
+    params["schedule_sha256"] = resolve_schedule(catalog.load("dopesheet")).digest
     params["project_version"] = __version__
     commit = git_commit(project_path)
     if commit:
