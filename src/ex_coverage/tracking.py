@@ -548,6 +548,8 @@ class TrackingHooks:
             digest, metrics, tags = results(pipeline, catalog)
             params = {**run_parameters(catalog, self.project_path or Path.cwd()), **digest}
         except Exception as error:  # tracking never costs the run: its results are written
+            if tracker.run_id is not None:  # a command's run, opened by its first round: not left RUNNING
+                tracker.end("FAILED")
             tracker.give_up(f"the run's results could not be read for tracking: {describe(error)}")
             return
         if not self.joined:
