@@ -244,7 +244,7 @@ def test_the_budget_map_is_tracked_with_its_cheapest_point():
     from ex_coverage.tracking import budget_metrics, tracked
 
     assert tracked(Pipeline([node(len, "budget_runs", "budget_map")]))
-    assert not tracked(Pipeline([node(len, "schedule", "coverage_0p01.model_seed_0")]))
+    assert not tracked(Pipeline([node(len, "schedule", "model_seed_0")]))
     cheapest = {"red_coverage": 0.005, "vibrant_coverage": 0.0, "expected_labels": 480.3, "rate": 1.0, "runs": 3}
     assert budget_metrics(None, {"cheapest": cheapest}) == {
         "cheapest_labels": 480.3,
