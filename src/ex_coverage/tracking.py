@@ -29,7 +29,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,7 +234,7 @@ class Tracker:
         log.warning(
             "Tracking skipped: MLflow store %s: %s. The run's results are written as usual.",
             redacted(self.settings.uri),
-            problem,
+            problem.rstrip("."),
         )
 
     def ready(self) -> bool:
@@ -256,11 +256,16 @@ class Tracker:
         self.run_id = run.info.run_id
 
     def attempt(self, call: Any, *args: Any) -> bool:
+        """``call(*args)`` against the store; on failure, the warning, and a run already created is marked FAILED
+        (best effort) rather than left RUNNING."""
         try:
             with environment_defaults(MLFLOW_HTTP_REQUEST_MAX_RETRIES=str(LOGGING_RETRIES)):
                 call(*args)
         except Exception as error:
             self.give_up(describe(error))
+            if self.run_id is not None and call != self.client.set_terminated:
+                with suppress(Exception), environment_defaults(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0"):
+                    self.client.set_terminated(self.run_id, "FAILED", int(time.time() * 1000))
             return False
         return True
 
