@@ -41,6 +41,8 @@ class SweepGrid:
     coverages: tuple[float, ...]
     seeds: tuple[int, ...]
     refinement: tuple[tuple[float, tuple[int, ...]], ...] = ()
+    #: (coverage, seed, edge) of refinement runs recorded with the edge they were added for ("ed80", "upper").
+    refinement_edges: tuple[tuple[float, int, str], ...] = ()
 
     @property
     def levels(self) -> tuple[float, ...]:
@@ -128,6 +130,7 @@ def parse_refinement(params: Any, grid: SweepGrid, source: str = f"conf/<env>/{R
     if not isinstance(levels, (list, tuple)):
         raise SweepConfigError(f"{source}: 'refinement' must be a mapping with a list 'levels', got {params!r}")
     merged: dict[float, list[int]] = {}
+    edges: list[tuple[float, int, str]] = []
     for i, entry in enumerate(levels):
         where = f"{source}: refinement.levels[{i}]"
         if not isinstance(entry, Mapping) or not _is_number(entry.get("coverage")):
@@ -147,7 +150,15 @@ def parse_refinement(params: Any, grid: SweepGrid, source: str = f"conf/<env>/{R
                 raise SweepConfigError(f"{where}.seeds: seed {s} is already trained at coverage {c:g}")
             taken.append(int(s))
             merged[c].append(int(s))
-    return replace(grid, refinement=tuple((c, tuple(seeds)) for c, seeds in sorted(merged.items())))
+        edge = entry.get("edge")
+        if edge is not None and edge not in ("ed80", "upper"):
+            raise SweepConfigError(f"{where}.edge must be 'ed80' or 'upper', got {edge!r}")
+        edges += [(c, int(s), edge) for s in seeds] if edge else []
+    return replace(
+        grid,
+        refinement=tuple((c, tuple(seeds)) for c, seeds in sorted(merged.items())),
+        refinement_edges=tuple(edges),
+    )
 
 
 def check_reachable(grid: SweepGrid, base_probabilities: Mapping[str, Any], source: str = GRID_FILE) -> None:

@@ -52,9 +52,11 @@ def build_run_table(
     schedule: Schedule,
     *scores_and_records: pd.DataFrame | dict[str, Any],
     refinement_runs: tuple[tuple[float, int], ...] = (),
+    refinement_edges: tuple[tuple[float, int, str], ...] = (),
 ) -> pd.DataFrame:
     """One row per (coverage, seed): solved multiplier, realised coverage, M1–M5 values, pass flags and classes,
-    and whether the run was added by refinement (``refinement_runs``, bound from the grid).
+    whether the run was added by refinement (``refinement_runs``, bound from the grid) and, where recorded, for
+    which edge (``refinement_edge``: "ed80", "upper" or empty).
 
     ``scores_and_records`` are every level's ``run_scores`` tables and, optionally, run records. Refuses runs
     whose fingerprint differs from the current configuration's and, when records are given, score tables not
@@ -73,6 +75,9 @@ def build_run_table(
     runs = pd.concat([runs, flags], axis=1).sort_values(["coverage", "seed"], ignore_index=True)
     added = set(refinement_runs)
     runs["refinement"] = [(c, s) in added for c, s in zip(runs["coverage"], runs["seed"])]
+    if refinement_edges:
+        edge = {(c, s): e for c, s, e in refinement_edges}
+        runs["refinement_edge"] = [edge.get((c, s), "") for c, s in zip(runs["coverage"], runs["seed"])]
     extra = [c for c in runs.columns if c not in RUN_COLUMNS and not c.startswith(NAMED_COLOUR_PREFIX)]
     return runs[RUN_COLUMNS + extra]
 
