@@ -6,7 +6,7 @@ then adds rounds exactly as `kedro refine` plans them (all of a round's runs to 
 interval ends, 4 seeds each, 12 runs a round) until both 95 % intervals are narrower than 0.2 decades.
 Prints the added runs' median and 80th percentile, and each interval's coverage of the truth at the end.
 
-    python benchmarks/simulate_refine.py [studies] [seed]
+    python benchmarks/simulate_refine.py [studies] [seed] [seeds_per_level]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ex_coverage.science.estimate import _expit, crossings, edge_to_refine, fit_
 
 TRUTH = (-10.20335121, -12.20213736, -2.98427777)  # β0, β1, β2 on x = log10 c
 GRID = (0.0001, 0.0002, 0.0005, 0.001, 0.0015, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
-SEEDS, SEEDS_PER_LEVEL, WIDTH, CAP = 5, 4, 0.2, 600
+SEEDS, SEEDS_PER_LEVEL, WIDTH, CAP = 5, 4, 0.2, 900
 
 
 def probability(c: np.ndarray) -> np.ndarray:
@@ -49,7 +49,9 @@ def study(rng: np.random.Generator) -> tuple[int, dict[str, int], list[tuple[flo
         by_edge[edge] += len(new)
 
 
-def main(studies: int = 40, seed: int = 0) -> None:
+def main(studies: int = 40, seed: int = 0, seeds_per_level: int = SEEDS_PER_LEVEL) -> None:
+    global SEEDS_PER_LEVEL
+    SEEDS_PER_LEVEL = seeds_per_level
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
     lower_truth, upper_truth = crossings(TRUTH)
@@ -65,7 +67,8 @@ def main(studies: int = 40, seed: int = 0) -> None:
                 hits[name].append(low <= truth <= high)
     added = np.asarray(added)
     split = np.asarray(split)
-    print(f"truth: ED80 {10**lower_truth:.3g}, upper edge {10**upper_truth:.3g}; {studies} studies")
+    print(f"truth: ED80 {10**lower_truth:.3g}, upper edge {10**upper_truth:.3g}; {studies} studies, "
+          f"{SEEDS_PER_LEVEL} seeds per level, {3 * SEEDS_PER_LEVEL} runs a round")
     print(f"runs added until both intervals < {WIDTH} decades: median {np.median(added):.0f}, "
           f"80th percentile {np.quantile(added, 0.8):.0f}, max {added.max()} (cap {CAP})")
     print(f"of which for ED80: median {np.median(split[:, 0]):.0f}; for the upper edge: median {np.median(split[:, 1]):.0f}")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from ex_coverage.progress import LevelProgress
-from ex_coverage.summary import ed80_line, runs_line, sweep_summary
+from ex_coverage.summary import ed80_line, runs_line, sweep_summary, window_line
 from tests.conftest import RUN_OUTPUT
 from tests.project import SEQUENTIAL, copy_project, kedro_in_process
 
@@ -80,21 +80,39 @@ def test_progress_counts_levels_and_runs_with_an_estimate():
     assert progress.level_finished("b", 5) == "Level 2/3 · 10/14 runs · 30 s elapsed, ~15 s left · b"
 
 
-def test_summary_block_with_an_ed80_table():
-    critical = {"coverage": 0.002, "last_failing": 0.0015, "expected_labels": 192.1, "min_pass_rate": 0.8}
+def test_summary_block_opens_with_the_fitted_window():
+    critical = {"coverage": 0.002, "last_failing": 0.0015, "expected_labels": 192.1, "min_pass_rate": 0.8,
+                "samples_per_run": 96064}  # fmt: skip
     runs = pd.DataFrame({"effective": [True, False, True], "structured": [True, True, True]})
     ed80 = pd.DataFrame(
         {"criterion": ["structured", "effective"], "model": ["linear", "quadratic"], "ed80": [0.001, 0.0018],
-         "ci_low": [0.0008, 0.0012], "ci_high": [0.0013, float("nan")]}
+         "ci_low": [0.0008, 0.0012], "ci_high": [0.0013, float("nan")], "gof_p": [0.5, 0.32]}
     )  # fmt: skip
     text = sweep_summary(critical, runs, "data/08_reporting/report.md", ["data/08_reporting/a.png"], ed80=ed80)
-    assert "Answer:  c* = 0.002, above 0.0015 ≈ 192 labelled samples per run" in text
-    assert "ED80:    0.0018 [0.0012, unbounded] 95 % CI, effective (quadratic fit)" in text
+    lines = text.splitlines()
+    assert lines[2] == (
+        "Working window (fitted, effective): from ED80 = 0.0018 [0.0012, unbounded] (0.18 % of samples, ≈ 173 "
+        "[115, unbounded] labelled samples per run); no upper edge found (no significant downturn below c = 1); "
+        "quadratic logistic fit, goodness of fit p = 0.32. Intervals: 95 % profile likelihood."
+    )
+    assert lines[3] == "Answer:  c* = 0.002, above 0.0015 ≈ 192 labelled samples per run"
     assert "Runs:    2 of 3 effective, structured 3" in text
     assert "Figures: data/08_reporting/ a.png" in text
     assert ed80_line(None) is None and "ED80" not in sweep_summary(critical, runs, "r.md", [])
     assert ed80_line(ed80.assign(ed80=float("nan"))) == "ED80:    not estimable for effective (quadratic fit)"
     assert runs_line(pd.DataFrame({"seed": [0, 1]})) == "Runs:    2"
+
+
+def test_window_line_flags_extrapolation_other_links_and_a_rejected_fit():
+    row = {"criterion": "effective", "model": "quadratic", "ed80": 0.002, "ci_low": 0.0015, "ci_high": 0.003,
+           "upper": 0.03, "upper_low": 0.02, "upper_high": 0.05, "gof_p": 0.01, "ed80_probit": 0.0021,
+           "ed80_cloglog": 0.0035, "upper_probit": 0.031, "upper_cloglog": 0.029, "ed80_extrapolated": False,
+           "upper_extrapolated": True}  # fmt: skip
+    text = window_line(row, 100000)
+    assert "from ED80 = 0.002 [0.0015, 0.003] (0.2 % of samples, ≈ 200 [150, 300] labelled samples per run) " in text
+    assert "[the cloglog link gives 0.0035, outside this interval] to the upper edge 0.03 [0.02, 0.05]" in text
+    assert "(3 % of samples, ≈ 3000 [2000, 5000] labelled samples per run) [extrapolated" in text
+    assert "probit" not in text and "goodness of fit p = 0.01 (rejected at 5 %" in text
 
 
 def test_progress_bar_in_a_terminal_counts_levels_and_runs(caplog):

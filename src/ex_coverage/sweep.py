@@ -41,8 +41,9 @@ class SweepGrid:
     coverages: tuple[float, ...]
     seeds: tuple[int, ...]
     refinement: tuple[tuple[float, tuple[int, ...]], ...] = ()
-    #: (coverage, seed, edge) of refinement runs recorded with the edge they were added for ("ed80", "upper").
-    refinement_edges: tuple[tuple[float, int, str], ...] = ()
+    #: (coverage, seed, edge, round) of refinement runs: the edge they were added for ("ed80", "upper"; "" where
+    #: not recorded) and their round (0 where not recorded).
+    refinement_edges: tuple[tuple[float, int, str, int], ...] = ()
 
     @property
     def levels(self) -> tuple[float, ...]:
@@ -130,7 +131,7 @@ def parse_refinement(params: Any, grid: SweepGrid, source: str = f"conf/<env>/{R
     if not isinstance(levels, (list, tuple)):
         raise SweepConfigError(f"{source}: 'refinement' must be a mapping with a list 'levels', got {params!r}")
     merged: dict[float, list[int]] = {}
-    edges: list[tuple[float, int, str]] = []
+    edges: list[tuple[float, int, str, int]] = []
     for i, entry in enumerate(levels):
         where = f"{source}: refinement.levels[{i}]"
         if not isinstance(entry, Mapping) or not _is_number(entry.get("coverage")):
@@ -153,7 +154,7 @@ def parse_refinement(params: Any, grid: SweepGrid, source: str = f"conf/<env>/{R
         edge = entry.get("edge")
         if edge is not None and edge not in ("ed80", "upper"):
             raise SweepConfigError(f"{where}.edge must be 'ed80' or 'upper', got {edge!r}")
-        edges += [(c, int(s), edge) for s in seeds] if edge else []
+        edges += [(c, int(s), edge or "", int(entry.get("round") or 0)) for s in seeds]
     return replace(
         grid,
         refinement=tuple((c, tuple(seeds)) for c, seeds in sorted(merged.items())),
