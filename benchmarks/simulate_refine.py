@@ -37,7 +37,7 @@ def study(rng: np.random.Generator) -> tuple[int, dict[str, int], list[tuple[flo
         ed80 = np.inf if fit.ed80 is None else fit.ed80.width
         upper = None if fit.upper is None else fit.upper.width
         widths.append((ed80, upper))
-        if ed80 < WIDTH and (upper is None or upper < WIDTH) or sum(by_edge.values()) >= CAP:
+        if (ed80 < WIDTH and (upper is None or upper < WIDTH)) or sum(by_edge.values()) >= CAP:
             return sum(by_edge.values()), by_edge, widths, fit
         edge = edge_to_refine(fit)
         points = [min(p, max(GRID)) for p in refinement_points(fit, coverage, edge=edge)]
@@ -67,11 +67,17 @@ def main(studies: int = 40, seed: int = 0, seeds_per_level: int = SEEDS_PER_LEVE
                 hits[name].append(low <= truth <= high)
     added = np.asarray(added)
     split = np.asarray(split)
-    print(f"truth: ED80 {10**lower_truth:.3g}, upper edge {10**upper_truth:.3g}; {studies} studies, "
-          f"{SEEDS_PER_LEVEL} seeds per level, {3 * SEEDS_PER_LEVEL} runs a round")
-    print(f"runs added until both intervals < {WIDTH} decades: median {np.median(added):.0f}, "
-          f"80th percentile {np.quantile(added, 0.8):.0f}, max {added.max()} (cap {CAP})")
-    print(f"of which for ED80: median {np.median(split[:, 0]):.0f}; for the upper edge: median {np.median(split[:, 1]):.0f}")
+    print(
+        f"truth: ED80 {10**lower_truth:.3g}, upper edge {10**upper_truth:.3g}; {studies} studies, "
+        f"{SEEDS_PER_LEVEL} seeds per level, {3 * SEEDS_PER_LEVEL} runs a round"
+    )
+    print(
+        f"runs added until both intervals < {WIDTH} decades: median {np.median(added):.0f}, "
+        f"80th percentile {np.quantile(added, 0.8):.0f}, max {added.max()} (cap {CAP})"
+    )
+    print(
+        f"of which for ED80: median {np.median(split[:, 0]):.0f}; for the upper edge: median {np.median(split[:, 1]):.0f}"
+    )
     for name, values in hits.items():
         print(f"{name}: final interval covers the truth in {np.mean(values):.2f} of {len(values)} studies")
     print(f"[{time.perf_counter() - started:.0f} s]")

@@ -205,7 +205,9 @@ def test_goodness_of_fit_rejects_about_5_percent_of_data_drawn_from_the_fitted_m
     design, trials = _design(DEFAULT_LEVELS, 2), np.full(len(DEFAULT_LEVELS), 5.0)
     data = rng.binomial(5, _expit(design @ SWEEP_FIT), size=(200, len(DEFAULT_LEVELS))).astype(float)
     fitted = _fit_logit_batch(data, trials, design, SWEEP_FIT)
-    p = np.array([bootstrap_gof(k, trials, f, design, draws=199, seed=i)[1] for i, (k, f) in enumerate(zip(data, fitted))])
+    p = np.array(
+        [bootstrap_gof(k, trials, f, design, draws=199, seed=i)[1] for i, (k, f) in enumerate(zip(data, fitted))]
+    )
     rejected = float(np.mean(p < 0.05))
     print(f"\ngoodness of fit: {rejected:.3f} of 200 data sets from the model rejected at 5 %")
     assert 0.02 <= rejected <= 0.10
@@ -229,7 +231,7 @@ def test_a_fit_carries_its_checks_and_other_links():
     levels = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
     fit = fit_dose_response(*_rates(levels, [0.05, 0.3, 0.8, 0.95, 0.95, 0.7, 0.2]))
     assert fit.gof_p is not None and 0 < fit.gof_p <= 1 and set(fit.links) == set(OTHER_LINKS)
-    for link, values in fit.links.items():  # each link's curve crosses 0.8 near the logit's crossings
+    for values in fit.links.values():  # each link's curve crosses 0.8 near the logit's crossings
         assert values[0] == pytest.approx(fit.ed80.x, abs=0.15) and values[1] == pytest.approx(fit.upper.x, abs=0.15)
     row = ed80_row("effective", fit)
     assert row["ed80_probit"] == pytest.approx(10 ** fit.links["probit"][0])

@@ -64,9 +64,7 @@ class RoundResult:
 
 def narrow_enough(fit: DoseResponse, width: float) -> bool:
     """Both intervals narrower than ``width`` decades (ED80's alone where the fit has no upper edge)."""
-    return (
-        fit.ed80 is not None and fit.ed80.width < width and (fit.upper is None or fit.upper.width < width)
-    )
+    return fit.ed80 is not None and fit.ed80.width < width and (fit.upper is None or fit.upper.width < width)
 
 
 def refinement_path(project_path: Path, env: str | None) -> Path:

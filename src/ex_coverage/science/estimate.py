@@ -357,7 +357,7 @@ def _link_crossings(x: NDArray, y: NDArray, degree: int) -> dict[str, list[float
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 params = GLM(y, _design(x, degree), family=Binomial(link=classes[name]())).fit().params
-        except Exception:  # noqa: BLE001 - a link that does not converge gives no estimate, not a failure
+        except Exception:
             result[name] = [None, None]
             continue
         if not np.all(np.isfinite(params)) or (degree == 2 and params[2] >= 0):
@@ -558,7 +558,9 @@ def ed80_row(criterion: str, fit: DoseResponse | None) -> dict[str, Any]:
     if fit is None:
         return row
     row.update(model=fit.model, slope=fit.slope, slope_p=fit.slope_p, curvature_p=fit.curvature_p, runs=fit.runs)
-    row.update(gof_p=fit.gof_p, ed80_extrapolated=fit.extrapolated("ed80"), upper_extrapolated=fit.extrapolated("upper"))
+    row.update(
+        gof_p=fit.gof_p, ed80_extrapolated=fit.extrapolated("ed80"), upper_extrapolated=fit.extrapolated("upper")
+    )
     for link in OTHER_LINKS:
         for edge in ("ed80", "upper"):
             if (fit.ed80 if edge == "ed80" else fit.upper) is not None:

@@ -397,7 +397,9 @@ def plot_level_seeds(
         _median_band(hue_ax, position, np.asarray(same), "mean MSE")
     for seed in named:
         if seed in hues:
-            hue_ax.plot(hues[seed]["position"], hues[seed]["mse_mean"], lw=0.8, color=colours[seed], label=f"seed {seed}")
+            hue_ax.plot(
+                hues[seed]["position"], hues[seed]["mse_mean"], lw=0.8, color=colours[seed], label=f"seed {seed}"
+            )
     _log_y(hue_ax)
     hue_ax.set_xlabel("hue")
     hue_ax.set_ylabel("mean MSE")
@@ -427,5 +429,7 @@ def plot_level_seeds(
         summary = f"; r² median {np.median(values):.2f}, range {values.min():.2f}–{values.max():.2f}" if crowded else ""
         m5_ax.set_title(f"M5: suppressing the anchor{summary}", fontsize=9)
         m5_ax.legend(fontsize=7)
-    figure.suptitle(title + (f" · {len(seeds)} seeds: median and 10–90 % band, 3 named" if crowded else ""), fontsize=10)
+    figure.suptitle(
+        title + (f" · {len(seeds)} seeds: median and 10–90 % band, 3 named" if crowded else ""), fontsize=10
+    )
     return _laid_out(figure)

@@ -189,14 +189,20 @@ def _refinement_text(coverage_runs: pd.DataFrame) -> str:
         )
     if "refinement_round" in added:
         table = refinement_rounds(coverage_runs)
-        lines = ["| round | runs | edge refined | ED80 | width (decades) | upper edge | width (decades) |", "|---" * 7 + "|"]
+        lines = [
+            "| round | runs | edge refined | ED80 | width (decades) | upper edge | width (decades) |",
+            "|---" * 7 + "|",
+        ]
         for row in table.to_dict("records"):
             edge = {"ed80": "ED80", "upper": "upper edge"}.get(row["edge"], "— (the grid)" if row["round"] == 0 else "")
             lines.append(
                 f"| {row['round']} | {row['runs']} | {edge} | {_number(row['ed80'])} | {_number(row['ed80_width'])} | "
                 f"{_number(row['upper'])} | {_number(row['upper_width'])} |"
             )
-        text += "\n\nEach interval's width per round (effective, re-fitted on the runs up to that round):\n\n" + "\n".join(lines)
+        text += (
+            "\n\nEach interval's width per round (effective, re-fitted on the runs up to that round):\n\n"
+            + "\n".join(lines)
+        )
     return text
 
 
