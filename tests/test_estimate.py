@@ -67,6 +67,10 @@ def test_crossings_of_known_coefficients():
     # quadratic with logit p − logit 0.8 = −(x + 3)(x + 1): rises through 0.8 at −3, falls at −1
     assert crossings([LOGIT_TARGET - 3, -4.0, -1.0]) == (pytest.approx(-3.0), pytest.approx(-1.0))
     assert crossings([LOGIT_TARGET - 5, 0.0, -1.0]) == (None, None)  # peak below 0.8
+    # cubic with logit p − logit 0.8 = (x + 3)(x + 1)(x − 5): rises at −3, falls at −1 (and rises again at 5)
+    assert crossings([LOGIT_TARGET - 15, -17.0, -1.0, 1.0]) == (pytest.approx(-3.0), pytest.approx(-1.0))
+    # the same times −1 falls at −3 first: ED80 is the rising root −1, and no fall follows below 5
+    assert crossings([LOGIT_TARGET + 15, 17.0, 1.0, -1.0]) == (pytest.approx(-1.0), pytest.approx(5.0))
 
 
 def _rates(levels, rates, n=40):
@@ -285,3 +289,32 @@ def test_upper_edge_interval_covers_the_truth_about_95_percent_of_the_time():
     coverage, estimated = result["upper"]
     assert estimated >= 76
     assert 0.85 <= coverage <= 1.0
+
+
+def _steep_rise_slow_fall(x):
+    """A window whose rise (8 per decade on the logit) is steeper than its fall (3 per decade)."""
+    return _expit(4 + 8 * (x + 2.6)) * _expit(2.5 - 3 * (x + 1.8))
+
+
+def test_a_steep_rise_and_slow_fall_gets_the_cubic_and_an_unbiased_upper_edge():
+    """With many seeds the symmetric quadratic puts the upper edge too high; the cubic, chosen by its
+    likelihood-ratio test, finds it (truth: ED80 0.00119, upper edge 0.0373)."""
+    from scipy.optimize import brentq
+
+    levels = np.log10([1e-4, 3e-4, 6e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 3e-2, 5e-2, 1e-1])
+    fit = fit_dose_response(*_rates(10**levels, _steep_rise_slow_fall(levels), n=60))
+    lower = brentq(lambda v: _steep_rise_slow_fall(v) - 0.8, -4, -2)
+    upper = brentq(lambda v: _steep_rise_slow_fall(v) - 0.8, -2.2, 0)
+    assert fit.model == "cubic" and fit.asymmetry_p < 0.05
+    assert fit.ed80.low < lower < fit.ed80.high and fit.upper.low < upper < fit.upper.high
+    assert fit.upper.x == pytest.approx(upper, abs=0.05)
+    assert fit.probability(np.array([fit.ed80.x, fit.upper.x])) == pytest.approx([0.8, 0.8])
+    import ex_coverage.science.estimate as estimate
+
+    quadratic_only = estimate.MAX_DEGREE
+    try:
+        estimate.MAX_DEGREE = 2
+        symmetric = fit_dose_response(*_rates(10**levels, _steep_rise_slow_fall(levels), n=60), checks=False)
+    finally:
+        estimate.MAX_DEGREE = quadratic_only
+    assert symmetric.model == "quadratic" and symmetric.upper.x - upper > 0.1  # the bias the cubic mends

@@ -32,6 +32,11 @@ SEARCH_MARGIN = 3.0
 #: The other links each estimate is compared with (SPEC §9c), and the value each gives p = 0.8 on its scale:
 #: probit Φ⁻¹(0.8), complementary log-log log(−log(1 − 0.8)).
 OTHER_LINKS = {"probit": 0.8416212335729143, "cloglog": math.log(-math.log(1 - TARGET))}
+#: The models by degree in x = log10 c. The cubic lets the rise and the fall differ in steepness (SPEC §9, see
+#: :func:`fit_dose_response`).
+MODELS = {1: "linear", 2: "quadratic", 3: "cubic"}
+#: The highest degree the fit may choose (each higher term only where a likelihood-ratio test asks for it).
+MAX_DEGREE = 3
 #: Parametric-bootstrap draws of the goodness-of-fit test: its p is resolved to 1/(draws + 1).
 GOF_DRAWS = 999
 
@@ -78,6 +83,9 @@ class DoseResponse:
     gof_statistic: float | None = None  # deviance over levels against the saturated model (SPEC §9c)
     gof_p: float | None = None  # its parametric-bootstrap p (see :func:`bootstrap_gof`)
     links: dict[str, list[float | None]] = field(default_factory=dict)  # link → [ED80, upper edge] in x = log10 c
+    asymmetry_p: float | None = (
+        None  # LR test of a cubic term against the quadratic (rise and fall of unequal steepness)
+    )
 
     def extrapolated(self, edge: str) -> bool | None:
         """Whether ``edge`` ("ed80" or "upper") or a bound of its interval lies outside the tested coverages (an
@@ -199,9 +207,10 @@ def _newton(regressors: NDArray, y: NDArray, offset: float) -> tuple[float, NDAr
 def profile_deviance(theta: float, x: NDArray, y: NDArray, degree: int, rising: bool) -> float:
     """Smallest deviance among curves of ``degree`` that cross 0.8 at x = θ, rising (ED80) or falling (upper edge).
 
-    With θ fixed the deviance is convex in the free coefficients and the side condition (slope at θ ≥ 0 for a
-    rising crossing, ≤ 0 for a falling one) is linear, so the constrained minimum is the unconstrained one when
-    that satisfies the condition, else on the boundary (slope 0 at θ).
+    The curve is ``logit p = logit(0.8) + Σₖ bₖ (xᵏ − θᵏ)``. With θ fixed the deviance is convex in the b and the
+    side condition (slope at θ, Σₖ k bₖ θᵏ⁻¹, ≥ 0 for a rising crossing, ≤ 0 for a falling one) is linear, so the
+    constrained minimum is the unconstrained one when that satisfies the condition, else on the boundary (slope 0
+    at θ: b₁ eliminated, the other regressors become xᵏ − θᵏ − kθᵏ⁻¹(x − θ)).
     """
     sign = 1.0 if rising else -1.0
     if degree == 1:
@@ -209,10 +218,12 @@ def profile_deviance(theta: float, x: NDArray, y: NDArray, degree: int, rising: 
         if sign * b[0] >= 0:
             return deviance
         return _deviance(np.full(len(y), LOGIT_TARGET), y)  # boundary: flat at 0.8
-    deviance, b = _newton(np.stack([x - theta, x**2 - theta**2], axis=1), y, LOGIT_TARGET)
-    if sign * (b[0] + 2 * b[1] * theta) >= 0:
+    powers = range(1, degree + 1)
+    deviance, b = _newton(np.stack([x**k - theta**k for k in powers], axis=1), y, LOGIT_TARGET)
+    if sign * sum(k * b[k - 1] * theta ** (k - 1) for k in powers) >= 0:
         return deviance
-    return _newton(((x - theta) ** 2)[:, None], y, LOGIT_TARGET)[0]  # boundary: p'(θ) = 0
+    boundary = np.stack([x**k - theta**k - k * theta ** (k - 1) * (x - theta) for k in powers[1:]], axis=1)
+    return _newton(boundary, y, LOGIT_TARGET)[0]  # boundary: p'(θ) = 0
 
 
 def profile_interval(
@@ -244,26 +255,37 @@ def _roots(coefficients: Sequence[float], target: float = LOGIT_TARGET) -> list[
     if len(coefficients) == 2:
         b0, b1 = coefficients
         return [] if b1 == 0 else [(target - b0) / b1]
-    b0, b1, b2 = coefficients
-    discriminant = b1**2 - 4 * b2 * (b0 - target)
-    if discriminant < 0:
-        return []
-    root = math.sqrt(discriminant)
-    return sorted([(-b1 - root) / (2 * b2), (-b1 + root) / (2 * b2)])
+    if len(coefficients) == 3:
+        b0, b1, b2 = coefficients
+        discriminant = b1**2 - 4 * b2 * (b0 - target)
+        if discriminant < 0:
+            return []
+        root = math.sqrt(discriminant)
+        return sorted([(-b1 - root) / (2 * b2), (-b1 + root) / (2 * b2)])
+    shifted = [coefficients[0] - target, *coefficients[1:]]
+    roots = np.roots(shifted[::-1])
+    return sorted(float(r.real) for r in roots if abs(r.imag) < 1e-9 * max(1.0, abs(r.real)))
 
 
 def crossings(coefficients: Sequence[float], target: float = LOGIT_TARGET) -> tuple[float | None, float | None]:
-    """(lower, upper) crossing of p = 0.8 in x for β0, β1[, β2]: the rising one and, for a downturn
-    (β2 < 0), the falling one. None where the curve does not cross. ``target``: p = 0.8 on the link's scale."""
+    """(lower, upper) crossing of p = 0.8 in x for β0, β1[, β2[, β3]]: the first rising one and the first falling
+    one above it (a downturn). None where the curve does not cross. ``target``: p = 0.8 on the link's scale."""
     roots = _roots(coefficients, target)
     if len(coefficients) == 2:
         b1 = coefficients[1]
         return (roots[0] if b1 > 0 else None), (roots[0] if b1 < 0 else None)
-    if not roots:
+    if len(coefficients) == 3:
+        if not roots:
+            return None, None
+        if coefficients[2] < 0:
+            return roots[0], roots[1]
+        return roots[1], roots[0]  # a convex curve rises through 0.8 at its upper root
+    slope = np.polynomial.Polynomial(coefficients).deriv()
+    rising = [r for r in roots if slope(r) > 0]
+    if not rising:
         return None, None
-    if coefficients[2] < 0:
-        return roots[0], roots[1]
-    return roots[1], roots[0]  # a convex curve rises through 0.8 at its upper root
+    falling = [r for r in roots if r > rising[0] and slope(r) < 0]
+    return rising[0], (falling[0] if falling else None)
 
 
 def grouped(x: NDArray, y: NDArray) -> tuple[NDArray, NDArray, NDArray]:
@@ -360,11 +382,11 @@ def _link_crossings(x: NDArray, y: NDArray, degree: int) -> dict[str, list[float
         except Exception:
             result[name] = [None, None]
             continue
-        if not np.all(np.isfinite(params)) or (degree == 2 and params[2] >= 0):
-            result[name] = [crossings(params[:2], target)[0] if degree == 1 else None, None]
+        if not np.all(np.isfinite(params)):
+            result[name] = [None, None]
             continue
         lower, upper = crossings([float(b) for b in params], target)
-        result[name] = [lower, upper if degree == 2 else None]
+        result[name] = [lower, upper if degree >= 2 else None]
     return result
 
 
@@ -454,26 +476,32 @@ def _fit_logit(x: NDArray, y: NDArray) -> DoseResponse:
             fit.curvature_p = float(stats.chi2.sf(statistic, 1))
             if fit.curvature_p < ALPHA and quadratic.params[2] < 0:
                 chosen, degree = quadratic, 2
-    fit.model = "quadratic" if degree == 2 else "linear"
+    if degree == 2 and MAX_DEGREE >= 3 and len(np.unique(x)) >= 4 and not separated(_design(x, 3), y):
+        cubic = _glm(_design(x, 3), y)
+        fit.asymmetry_p = float(stats.chi2.sf(max(0.0, chosen.deviance - cubic.deviance), 1))
+        lower, upper = crossings([float(b) for b in cubic.params])
+        if fit.asymmetry_p < ALPHA and lower is not None and upper is not None:
+            chosen, degree = cubic, 3
+    fit.model = MODELS[degree]
     fit.coefficients = [float(b) for b in chosen.params]
     fit.covariance = np.asarray(chosen.cov_params()).tolist()
     fit.slope, fit.slope_p = float(chosen.params[1]), float(chosen.pvalues[1])
     if degree == 1 and not (fit.slope > 0 and fit.slope_p < ALPHA):
         fit.reason = f"no significant rise with coverage (β1 = {fit.slope:.3g}, p = {fit.slope_p:.2g})"
         return fit
-    if degree == 2:
+    if degree >= 2:
         null = _deviance(np.full(len(y), math.log(y.mean() / (1 - y.mean()))), y)
-        overall_p = float(stats.chi2.sf(max(0.0, null - chosen.deviance), 2))
+        overall_p = float(stats.chi2.sf(max(0.0, null - chosen.deviance), degree))
         if overall_p >= ALPHA:
             fit.reason = f"no significant dependence on coverage (likelihood-ratio p = {overall_p:.2g})"
             return fit
     lower, upper = crossings(fit.coefficients)
     if lower is None:
-        b0, b1, b2 = fit.coefficients
-        vertex = -b1 / (2 * b2)
+        grid = np.linspace(float(x.min()), float(x.max()), 400)
+        curve = fit.probability(grid)
         fit.reason = (
-            f"the fitted pass probability never reaches {TARGET:g} (peak {float(_expit(b0 + b1 * vertex + b2 * vertex**2)):.2f} "
-            f"at c = {10**vertex:.3g})"
+            f"the fitted pass probability never reaches {TARGET:g} (peak {float(curve.max()):.2f} "
+            f"at c = {10 ** grid[int(np.argmax(curve))]:.3g})"
         )
         return fit
     if lower >= 0:
