@@ -261,7 +261,7 @@ def plot_sweep_latents(*overview_latents: pd.DataFrame, seed: int) -> Figure:
 
 def _format_table(summary: pd.DataFrame) -> str:
     header = (
-        "| coverage | realised | structured | controllable | effective / runs | pass rate [95 % CI] | anchor cos | "
+        "| coverage | realised | structured | controllable (M5) | effective / runs | pass rate [95 % CI] | anchor cos | "
         "off-plane mean | monotone | sextant dev ° | median MSE | max MSE | M5 r² | ablation r² |"
     )
     lines = [header, "|---" * (header.count("|") - 1) + "|"]

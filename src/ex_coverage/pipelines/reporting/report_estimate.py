@@ -117,7 +117,7 @@ def _estimates_table(ed80_fits: dict[str, Any]) -> str:
         slope = f"{_number(fit.slope)} ({_number(fit.slope_p)})"
         statement = "; ".join([*([fit.reason] if fit.reason else []), *fit.notes]) or "—"
         lines.append(
-            f"| {label} | {fit.model} | {ed80} | {upper} | {links or '—'} | {gof} | {slope} | "
+            f"| {label} | {fit.model or '—'} | {ed80} | {upper} | {links or '—'} | {gof} | {slope} | "
             f"{_number(fit.curvature_p)} | {fit.runs} | {statement} |"
         )
     return "\n".join(lines)
