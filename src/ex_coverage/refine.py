@@ -191,9 +191,12 @@ def refine(
             echo(f"refine: done — {both} narrower than {width:g} decades; {added} runs added{_split(by_edge)}")
             break
         if added >= budget:
+            widths = f"ED80 {result.ed80_width:.2f}" + (
+                f", upper edge {result.upper_width:.2f}" if result.upper_width is not None else ""
+            )
             echo(
                 f"refine: budget spent — {added} of {budget} runs added{_split(by_edge)}; "
-                f"an interval is still wider than {width:g} decades"
+                f"an interval is still wider than {width:g} decades ({widths} decades)"
             )
             break
         levels = plan_round(fit, active_grid(), budget - added, result.seeds_per_level)

@@ -1,11 +1,15 @@
 """The continuous answer (SPEC §9): a dose–response fit of pass/fail on log10 coverage, ED80 and the upper
-edge with 95 % profile-likelihood intervals, and where refinement should place new runs (SPEC §9a).
+edge with 95 % profile-likelihood intervals, the fit's checks (SPEC §9c: goodness of fit by parametric bootstrap,
+the probit and complementary log-log estimates, extrapolation), and where refinement should place new runs
+(SPEC §9a: at the edge with the wider interval).
 
 The GLM fits use statsmodels; the crossing transform and the profile intervals are ours:
 to profile a crossing θ (in x = log10 c) the model is reparametrised so that θ is a parameter,
-``logit p = logit(0.8) + β1 (x − θ) [+ β2 (x² − θ²)]``, the other coefficients are re-fitted with θ held
-fixed (the curve must rise through 0.8 at θ for ED80 and fall through it for the upper edge), and the
-interval is every θ whose likelihood-ratio statistic is ≤ χ²₁(0.95).
+``logit p = logit(0.8) + β1 (x − θ) [+ β2 (x² − θ²) [+ β3 (x³ − θ³)]]``, the other coefficients are re-fitted
+with θ held fixed (the curve must rise through 0.8 at θ for ED80 and fall through it for the upper edge), and the
+interval is every θ whose likelihood-ratio statistic is ≤ χ²₁(0.95). The cubic term enters only with a downturn
+and where a likelihood-ratio test asks for it: it lets the rise and the fall differ in steepness, which a single
+quadratic forces to be equal (README: "Why a cubic term").
 
 Degenerate data never raise and never give a silent number: the fit carries a ``reason``.
 """
