@@ -1,8 +1,6 @@
-import gc
 import json
 import multiprocessing.forkserver
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -122,123 +120,28 @@ def _run_tiny_sweep(project: Path) -> SecondWriter:
     )
 
 
-def build_tiny_sweep(root: str) -> None:
-    """In a process of its own (see :func:`start_tiny_sweep`): the tiny sweep in ``<root>/tiny_sweep``, and what
-    the second writer saw; ends with ``tiny_sweep.done``, or ``tiny_sweep.failed`` holding the traceback."""
-    import traceback
-
-    folder = Path(root)
-    try:
-        seen = _run_tiny_sweep(folder / "tiny_sweep")
-        (folder / "tiny_sweep" / "second_writer.json").write_text(json.dumps(asdict(seen)))
-        (folder / "tiny_sweep.done").touch()
-    except BaseException:
-        (folder / "tiny_sweep.failed").write_text(traceback.format_exc())
-        raise
-
-
-#: The process building the tiny sweep, if this process started it.
-_builder: subprocess.Popen | None = None
-
-
-def start_tiny_sweep(tmp_path_factory) -> Path:
-    """Start building the tiny sweep in the background unless a process of this test run already has; returns
-    the shared folder it is built in. Called once the tests are collected, so that other tests run meanwhile."""
-    global _builder
-    from filelock import FileLock
-
-    root = shared_root(tmp_path_factory)
-    with FileLock(str(root / "tiny_sweep.lock")):
-        if not (root / "tiny_sweep").exists():
-            (root / "tiny_sweep").mkdir()
-            _builder = subprocess.Popen(
-                [sys.executable, "-c", f"from tests.conftest import build_tiny_sweep; build_tiny_sweep({str(root)!r})"],
-                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
-            (root / "tiny_sweep.pid").write_text(str(_builder.pid))
-    return root
-
-
-def _builder_alive(root: Path) -> bool:
-    if _builder is not None:  # ours: poll() also reaps it
-        return _builder.poll() is None
-    try:
-        os.kill(int((root / "tiny_sweep.pid").read_text()), 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def reads_tiny_sweep(item) -> bool:
-    """Whether a test needs the finished tiny sweep when it starts (a fixture, or the ``uses_tiny_sweep`` mark where
-    a fixture asks for it by name)."""
-    return "tiny_sweep_run" in item.fixturenames or item.get_closest_marker("uses_tiny_sweep") is not None
-
-
-def hand_out_order(item) -> tuple[int, bool]:
-    """Where pytest-xdist hands a test out (it hands them out in this order, one worker holding up to three ahead):
-
-    0. grouped tests (xdist_group: long ones sharing a module fixture) that do not read the tiny sweep;
-    1. other long tests that do not read it;
-    2. long tests that read it (the sweep is built by then);
-    3. the short tests, which keep both workers busy to the end whichever worker the long ones went to.
-
-    Within a kind, tests marked ``long`` first.
-    """
-    reads, long = reads_tiny_sweep(item), item.get_closest_marker("long") is not None
-    if item.get_closest_marker("xdist_group") is not None and not reads:
-        kind = 0
-    elif long:
-        kind = 2 if reads else 1
-    else:
-        kind = 3
-    return kind, not long
-
-
-def pytest_collection_modifyitems(session, config, items) -> None:
-    """Start the tiny sweep, and order the tests for pytest-xdist (:func:`hand_out_order`)."""
-    if not config.option.collectonly and any(reads_tiny_sweep(item) for item in items):
-        start_tiny_sweep(config._tmp_path_factory)
-    items.sort(key=hand_out_order)
-
-
-def pytest_collection_finish(session) -> None:
-    """Keep the garbage collector's full passes off what collection imported (torch, pandas, Kedro, the project:
-    a third of a million objects that live as long as the process), and make those passes rarer: they walked every
-    object about 20 times a suite, 6–7 CPU-s per pytest worker; now about 2 s."""
-    gc.freeze()
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, 100)
-
-
-def pytest_unconfigure(config) -> None:
-    if _builder is not None and _builder.poll() is None:  # the run ended early (-x, Ctrl-C): stop it and its sweep
-        os.killpg(_builder.pid, signal.SIGKILL)
-
-
 @pytest.fixture(scope="session")
 def tiny_sweep_run(tmp_path_factory) -> tuple[Path, SecondWriter]:
     """`kedro run --pipeline sweep --env test` (2 levels × 2 seeds, 201 steps) in a process of its own, in a project
-    copy; the one finished sweep the tests that read results share (once per test run, pytest-xdist workers
-    included). It is built in the background from collection on (:func:`start_tiny_sweep`).
+    copy; the one finished sweep the tests that read results share (built once per test run by whichever pytest
+    worker asks first; the other waits for it).
 
     Its console is kept in ``RUN_OUTPUT`` (relative to the project copy) for tests/test_console.py. While it holds
-    the run lock, a second writer with another batch size tries the same folder (in the builder's process); what
-    it saw is returned for tests/test_run_lock.py (the issue's two concurrent sweeps), so that scenario costs no
-    sweep of its own.
+    the run lock, a second writer with another batch size tries the same folder; what it saw is returned for
+    tests/test_run_lock.py (the issue's two concurrent sweeps), so that scenario costs no sweep of its own.
     """
-    root = start_tiny_sweep(tmp_path_factory)
-    deadline = time.monotonic() + 600
-    while not (root / "tiny_sweep.done").exists():
-        failed = root / "tiny_sweep.failed"
-        if failed.exists():
-            pytest.fail(f"the shared tiny sweep failed:\n{failed.read_text()}", pytrace=False)
-        if not _builder_alive(root) and not (root / "tiny_sweep.done").exists():
-            pytest.fail("the process building the shared tiny sweep ended without finishing it", pytrace=False)
-        assert time.monotonic() < deadline, "the shared tiny sweep took more than 10 minutes"
-        time.sleep(0.1)
-    project = root / "tiny_sweep"
+    with built_once(tmp_path_factory, "tiny_sweep") as (project, built):
+        if not built:  # in a process of its own: the second writer's forkserver check needs a fresh process
+            script = f"from tests.conftest import build_tiny_sweep; build_tiny_sweep({str(project)!r})"
+            result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+            assert result.returncode == 0, f"the shared tiny sweep failed:\n{result.stderr[-5000:]}"
     return project, SecondWriter(**json.loads((project / "second_writer.json").read_text()))
+
+
+def build_tiny_sweep(project: str) -> None:
+    """The tiny sweep in ``project``, and what the second writer saw (``second_writer.json``)."""
+    seen = _run_tiny_sweep(Path(project))
+    (Path(project) / "second_writer.json").write_text(json.dumps(asdict(seen)))
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ex_coverage.sweep import rebuild_pipelines
 from tests.conftest import ROOT
 
 #: ``--runner`` for runs where the runner does not matter to what a test checks: one process, no workers to start.
@@ -77,7 +78,7 @@ def bootstrap(project: Path) -> None:
     from kedro.framework.startup import bootstrap_project
 
     if kedro_project.PACKAGE_NAME == "ex_coverage":
-        kedro_project.pipelines.configure(kedro_project.pipelines._pipelines_module)
+        rebuild_pipelines()
     else:
         bootstrap_project(project)
 
@@ -87,37 +88,27 @@ def kedro_in_process(project: Path, *args: str) -> InProcessResult:
     error handling: ``ex_coverage.cli``) in this process, in the folder ``project``, as the subprocess
     :func:`kedro` would — without paying Python, Kedro, torch and Lightning start-up again (seconds a run).
 
-    Kedro keeps project state in module globals; this resets what a run in another folder or with another
-    configuration could leave behind and restores it afterwards:
-
-    - the working folder (catalog paths and the run lock are relative to the project folder);
-    - :func:`bootstrap`: settings and the pipeline registry of this project;
-    - the pipeline registry's cache (``kedro.framework.project.pipelines``) and the grid parameters it was
-      built from (``ex_coverage.sweep._active_parameters``): the pipelines depend on
-      ``conf/<env>/parameters_sweep.yml`` and ``--params``, so they are rebuilt for this run;
-    - ``sys.argv``: the run lock records the command line (``kedro <args>``, as typed).
+    Kedro keeps project state in module globals; a run in another folder restores the working folder (catalog paths
+    and the run lock are relative to the project folder), ``sys.argv`` (the run lock records the command line) and
+    lets Kedro build the pipelines again for this folder's configuration (:func:`bootstrap`).
 
     Pass ``--runner SequentialRunner`` where the runner does not matter to what a test checks: the default
     parallel runner spawns worker processes that import torch and Lightning again.
     """
     from click.testing import CliRunner
-    from kedro.framework.project import pipelines
 
-    import ex_coverage.sweep as sweep
     from ex_coverage.cli import cli
 
-    previous = os.getcwd(), sys.argv, sweep._active_parameters
+    previous = os.getcwd(), sys.argv
     os.chdir(project)
     sys.argv = ["kedro", *args]
     try:
-        bootstrap(project)  # resets the pipeline registry: built lazily, from this project's configuration
-        sweep._active_parameters = None
+        bootstrap(project)  # the pipelines are built again, from this project's configuration
         result = CliRunner().invoke(cli, list(args), env={"DO_NOT_TRACK": "1", "MPLBACKEND": "Agg"})
     finally:
         os.chdir(previous[0])
         sys.argv = previous[1]
-        sweep._active_parameters = previous[2]
-        pipelines.configure(pipelines._pipelines_module)
+        rebuild_pipelines()
     return InProcessResult(result.exit_code, result.stdout, result.stderr, result.exception)
 
 

@@ -95,3 +95,126 @@ print(json.dumps({"pyplot": "matplotlib.pyplot" in sys.modules,
 def test_figures_are_made_without_pyplot_or_a_backend_switch():
     result = subprocess.run([sys.executable, "-c", FIGURE_SCRIPT], capture_output=True, text=True, check=True)
     assert json.loads(result.stdout) == {"pyplot": False, "same_backend": True, "figure": "Figure", "kedro": []}
+
+
+#: Protected names of Kedro's documented extension points that a subclass may define or use on ``self``: a
+#: custom runner's ``_run`` and ``_get_executor``; a custom dataset's methods, and the members kedro-datasets'
+#: own file datasets use.
+EXTENSION_POINTS = {
+    "_run",
+    "_get_executor",
+    "_describe",
+    "_load",
+    "_save",
+    "_exists",
+    "_release",
+    "_fs",
+    "_protocol",
+    "_filepath",
+    "_version",
+    "_get_save_path",
+    "_get_load_path",
+    "_save_args",
+    "_load_args",
+    "_fs_open_args_load",
+    "_fs_open_args_save",
+}
+SOURCE = SCIENCE.parent
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def defined_names(paths) -> set[str]:
+    """Every name the project defines: functions, classes, module globals, attributes it assigns, parameters."""
+    names = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                names.add(node.attr)
+            elif isinstance(node, ast.arg):
+                names.add(node.arg)
+    return names
+
+
+def private_uses(path: Path, ours: set[str]) -> list[str]:
+    """Private names of other packages that the source file ``path`` imports, reads or overrides."""
+    found = []
+
+    def on_self(receiver: ast.expr) -> bool:
+        return (isinstance(receiver, ast.Name) and receiver.id in ("self", "cls")) or (
+            isinstance(receiver, ast.Call) and isinstance(receiver.func, ast.Name) and receiver.func.id == "super"
+        )
+
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        where = f"{path.relative_to(SOURCE.parent)}:{getattr(node, 'lineno', 0)}"
+        if isinstance(node, ast.Import):
+            found += [f"{where} import {a.name}" for a in node.names if any(map(_private, a.name.split(".")))]
+        elif isinstance(node, ast.ImportFrom) and not node.level and not (node.module or "").startswith("ex_coverage"):
+            modules = (node.module or "").split(".")
+            found += [
+                f"{where} from {node.module} import {a.name}"
+                for a in node.names
+                if any(map(_private, [*modules, a.name]))
+            ]
+        elif isinstance(node, ast.Attribute) and _private(node.attr) and node.attr not in ours:
+            if not (node.attr in EXTENSION_POINTS and on_self(node.value)):
+                found.append(f"{where} .{node.attr}")
+        elif isinstance(node, ast.ClassDef) and node.bases:
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and _private(item.name):
+                    if item.name not in EXTENSION_POINTS and item.name not in ours_only(path, item.name):
+                        found.append(f"{where} overrides {item.name}")
+    return found
+
+
+def ours_only(path: Path, name: str) -> set[str]:
+    """``{name}`` unless a class outside this project (a base of one of ours) has it too: overriding it is using it."""
+    import importlib
+    import inspect
+
+    module = importlib.import_module(".".join(path.relative_to(SOURCE.parent).with_suffix("").parts))
+    for _, cls in inspect.getmembers(module, inspect.isclass):
+        if cls.__module__ == module.__name__ and name in vars(cls):
+            for base in cls.__mro__[1:]:
+                if not base.__module__.startswith("ex_coverage") and hasattr(base, name):
+                    return set()
+    return {name}
+
+
+def test_the_source_uses_no_private_name_of_another_package():
+    paths = sorted(SOURCE.rglob("*.py"))
+    ours = defined_names(paths) - {name for path in paths for name in []}
+    uses = [use for path in paths for use in private_uses(path, ours)]
+    assert uses == [], "private names of other packages:\n" + "\n".join(uses)
+
+
+def test_the_private_name_scan_sees_imports_reads_and_overrides(tmp_path, monkeypatch):
+    source = SOURCE / "scratch_private_names.py"
+    source.write_text(
+        "from kedro_datasets._typing import TablePreview\n"
+        "import kedro.framework.hooks.manager as m\n"
+        "from kedro.framework.hooks.manager import _create_hook_manager\n"
+        "from kedro.runner import ParallelRunner\n\n\n"
+        "class R(ParallelRunner):\n"
+        "    def _release_datasets(self, *a):\n"
+        "        return self._is_async, m._register_hooks, self._run\n"
+        "    def _our_helper(self):\n"
+        "        return None\n"
+    )
+    try:
+        uses = private_uses(source, defined_names([source]) - {"_release_datasets", "_is_async", "_register_hooks"})
+    finally:
+        source.unlink()
+    assert [use.split(" ", 1)[1] for use in uses] == [
+        "from kedro_datasets._typing import TablePreview",
+        "from kedro.framework.hooks.manager import _create_hook_manager",
+        "overrides _release_datasets",
+        "._is_async",
+        "._register_hooks",
+    ], uses

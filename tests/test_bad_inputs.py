@@ -81,7 +81,7 @@ def run_and_check(project: Path, *args: str, derived_may_change: bool = False, s
             "coverages: [0.01]\n  seeds: [1180591620717411303424]",
             "sweep.seeds[0] = 1180591620717411303424 is too large",
         ),
-        ("coverages: [0.01]\n  seeds: [0]\n  seed: [1]", "unknown key(s) sweep.seed (allowed: coverages, seeds)"),
+        ("coverages: [0.01]\n  seeds: [0]\n  seed: [1]", "unknown key sweep.seed (allowed: coverages, seeds)"),
     ],
     ids=[
         "coverage-negative",

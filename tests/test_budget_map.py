@@ -119,7 +119,7 @@ def test_grid_cells_and_namespaces():
         ({"red_coverages": [0.001], "vibrant_coverages": [0], "seeds": [0]}, r"budget_map\.red_coverages must include 0"),
         ({"red_coverages": [0], "vibrant_coverages": [], "seeds": [0]}, r"budget_map\.vibrant_coverages must be a non-empty list"),
         ({"red_coverages": [0], "vibrant_coverages": [0], "seeds": [0, 0]}, r"budget_map\.seeds\[1\] = 0 is duplicated"),
-        ({"red_coverages": [0], "vibrant_coverages": [0], "seeds": [0], "seed": 1}, r"unknown keys \['seed'\]"),
+        ({"red_coverages": [0], "vibrant_coverages": [0], "seeds": [0], "seed": 1}, r"unknown key budget_map\.seed \(allowed: red_coverages, vibrant_coverages, seeds\)"),
         ([0, 1], "must be a mapping"),
     ],
 )  # fmt: skip
@@ -349,16 +349,32 @@ def test_tiny_map_resumes_only_what_is_missing(tiny_map, tmp_path):
     assert (project / "data/08_reporting/budget_map.csv").read_bytes() == reference
 
 
+def test_a_cells_model_copied_over_another_cells_is_refused_on_resume(tiny_map, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(tiny_map, project)
+    models = project / "data/06_models"
+    shutil.copy(models / "budget_r0_v0p01/seed_0.pt", models / "budget_r0p005_v0/seed_0.pt")
+    result = kedro_in_process(
+        project, "run", "--pipeline", "budget_map", "--env", "test", *SEQUENTIAL, "--only-missing-outputs"
+    )
+    assert result.returncode == 1, (result.stdout[-3000:] + result.stderr[-3000:], result.exception)
+    assert (
+        "Error: data/06_models/budget_r0p005_v0/seed_0.pt (budget_r0p005_v0, seed 0): the model file belongs to "
+        "red coverage 0, vibrant coverage 0.01 seed 0"
+    ) in result.stderr
+
+
 def test_budget_pipeline_is_namespaced_per_cell_and_file_backed_for_dask(tiny_map, monkeypatch):
     """One namespace per cell (kedro-viz's collapsible groups); every intermediate a catalog file (DaskRunner)."""
     from kedro.framework.project import pipelines
     from kedro.framework.session import KedroSession
 
     from ex_coverage.runner import DaskRunner
+    from ex_coverage.sweep import pipelines_for
 
     monkeypatch.chdir(tiny_map)
     bootstrap(tiny_map)
-    with KedroSession.create(project_path=tiny_map, env="test") as session:
+    with pipelines_for("test"), KedroSession.create(project_path=tiny_map, env="test") as session:
         catalog = session.load_context().catalog
         pipeline = pipelines["budget_map"]
         assert {n.namespace for n in pipeline.nodes} - {None} == set(CELLS)

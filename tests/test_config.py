@@ -24,9 +24,6 @@ def session_params():
     """The parameters of a real in-process KedroSession (what `kedro run --env E --params ...` runs with)."""
     from kedro.framework.session import KedroSession
 
-    import ex_coverage.sweep as sweep
-
-    previous = sweep._active_parameters  # the session's hook points the grid at its parameters: restore after
     bootstrap(ROOT)
 
     def load(env: str, runtime_params: dict) -> dict:
@@ -34,8 +31,7 @@ def session_params():
             context = session.load_context()
             return {"params": context.params, "training": context.catalog.load("params:training")}
 
-    yield load
-    sweep._active_parameters = previous
+    return load
 
 
 @pytest.mark.parametrize("env", ["test", "large", "local"])

@@ -88,7 +88,7 @@ def test_a_bad_value_names_file_key_and_range(key, value, message):
     "sweep, message",
     [
         ({"coverages": [0.01], "seeds": [2**70]}, "sweep.seeds[0] = 1180591620717411303424 is too large"),
-        ({"coverages": [0.01], "seeds": [0], "seed": [1]}, "unknown key(s) sweep.seed"),
+        ({"coverages": [0.01], "seeds": [0], "seed": [1]}, "unknown key sweep.seed"),
     ],
 )
 def test_bad_sweep_keys_and_seeds(sweep, message):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+import time
 
 import pandas as pd
 import pytest
 
-from ex_coverage.progress import LevelProgress
+from ex_coverage.progress import SweepProgress
 from ex_coverage.summary import ed80_line, runs_line, sweep_summary, window_line
 from tests.conftest import RUN_OUTPUT
 from tests.project import SEQUENTIAL, copy_project, kedro_in_process
@@ -29,22 +31,30 @@ def test_tiny_sweep_output_is_short_and_free_of_catalog_chatter(console):
     assert "Traceback" not in console and "UserWarning" not in console, console
 
 
-def test_tiny_sweep_reports_progress_per_level(console):
-    progress = re.findall(r"Level (\d)/2 · (\d)/4 runs · \d+ s elapsed, ~\d+ s left · (coverage_\w+)", console)
-    assert [(done, runs) for done, runs, _ in progress] == [("1", "2"), ("2", "4")]
-    assert {level for *_, level in progress} == {"coverage_0", "coverage_0p01"}
+def test_tiny_sweep_reports_training_scoring_and_reporting_as_they_go(console):
+    pattern = r"Training ([\d.]+)/4 runs · other nodes (\d+)/(\d+) · (\d+) s elapsed"
+    progress = [(float(runs), int(done), int(total), int(s)) for runs, done, total, s in re.findall(pattern, console)]
+    assert len(progress) >= 3, console
+    assert progress == sorted(progress)  # runs, nodes and time only go up
+    runs, done, total, _ = progress[-1]
+    assert (runs, done) == (4, total) and total > 20  # the last line: everything done
 
 
 def test_tiny_sweep_ends_with_the_summary(tiny_sweep, console):
     runs = pd.read_csv(tiny_sweep / "data/08_reporting/coverage_runs.csv")
     summary = console[console.index("── Sweep summary") :].splitlines()
-    assert summary[1].startswith("Working window (fitted, effective): ")  # the window, or that ED80 is not estimable
-    assert summary[2].startswith("Answer:  ")  # the tiny sweep's c* (none qualifies at 201 steps, or a level)
+    assert summary[1].startswith("Working window (fitted, effective): ")  # the window first, then c*
+    critical = json.loads((tiny_sweep / "data/08_reporting/critical_coverage.json").read_text())
+    assert critical["coverage"] is None  # at 201 steps no level of the tiny sweep passes
+    assert summary[2] == "Answer:  no tested coverage reaches a pass rate of 0.8 (highest level 0.01)"
     runs_line = next(line for line in summary if line.startswith("Runs:    "))
     assert runs_line == (
         f"Runs:    {int(runs['effective'].sum())} of {len(runs)} effective, structured {int(runs['structured'].sum())}, "
         f"controllable {int(runs['controllable'].sum())}"
     )
+    ed80 = pd.read_csv(tiny_sweep / "data/08_reporting/ed80.csv").set_index("criterion")
+    assert ed80.loc["effective", "ed80"] != ed80.loc["effective", "ed80"]  # NaN: no run passes
+    assert summary[1] == "Working window (fitted, effective): ED80 not estimable (see the report)"
     assert "Report:  data/08_reporting/report.md" in summary
     figures = next(line for line in summary if line.startswith("Figures: "))
     assert figures.startswith("Figures: data/08_reporting/ ") and "coverage_pass_rate.png" in figures
@@ -57,27 +67,53 @@ def test_warnings_still_reach_the_console(tmp_path):
     is printed when the run did not write the report. (In-process: the console is the same logging
     configuration, conf/logging.yml, writing to the captured stdout.)"""
     project = copy_project(tmp_path)
+    (project / "conf/test/parameters_sweep.yml").write_text("sweep:\n  coverages: [0.1]\n  seeds: [0]\n")
     result = kedro_in_process(
-        project,
-        "run",
-        "--env", "test",
-        *SEQUENTIAL,
-        "--params", "sweep.coverages=[0.1]",
-        "--to-nodes", "coverage_0p1.solve_label_multiplier",
-    )  # fmt: skip
+        project, "run", "--env", "test", *SEQUENTIAL, "--to-nodes", "coverage_0p1.solve_label_multiplier"
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, (output, result.exception)
     assert re.search(r"WARNING\s+coverage 0.1 needs multiplier", output), output
     assert "Sweep summary" not in output and "Loading data from" not in output
 
 
-def test_progress_counts_levels_and_runs_with_an_estimate():
-    ticks = iter([0.0, 10.0, 30.0])
-    progress = LevelProgress(3, {"a.train_seeds": 5, "b.train_seeds": 5, "c.train_seeds": 4}, clock=lambda: next(ticks))
-    progress.node_finished("a.score_seeds")  # not a training node: ignored
-    assert progress.done == 0
-    progress.node_finished("a.train_seeds")
-    assert progress.level_finished("b", 5) == "Level 2/3 · 10/14 runs · 30 s elapsed, ~15 s left · b"
+class FakeNode:
+    def __init__(self, name: str, runs: int = 0) -> None:
+        self.name, self.outputs = name, [f"{name}.model_seed_{s}" for s in range(runs)] or [f"{name}_out"]
+
+
+def test_progress_counts_runs_step_by_step_and_estimates_what_is_left():
+    now = [0.0]
+    training = [FakeNode("train_together_1", 6), FakeNode("train_together_2", 4)]
+    others = [FakeNode(f"node_{k}") for k in range(8)]
+    progress = SweepProgress(training + others, workers=2, clock=lambda: now[0])
+    assert progress.line() == "Training 0/10 runs · other nodes 0/8 · 0 s elapsed"  # no estimate yet
+    now[0] = 10.0
+    progress.steps(101, 6, 500, 2000)  # a quarter of each ensemble's steps in 10 s
+    progress.steps(102, 4, 500, 2000)
+    assert progress.runs_trained == 2.5
+    # training: 30 s more at this pace; then 8 nodes at 0.4 s each on 2 workers
+    assert progress.estimate_left() == pytest.approx(30 + 8 * 0.4 / 2)
+    assert progress.line() == "Training 2.5/10 runs · other nodes 0/8 · 10 s elapsed, ~32 s left"
+    now[0] = 40.0
+    for node in training:
+        progress.node_finished(node)
+    progress.steps(101, 6, 2000, 2000)
+    assert progress.runs_trained == 10
+    now[0] = 44.0
+    for node in others[:2]:
+        progress.node_finished(node)
+    assert progress.estimate_left() == pytest.approx(6 * 2.0)  # 2 nodes in 4 s since training ended
+    assert progress.line().startswith("Training 10/10 runs · other nodes 2/8 · 44 s elapsed, ~12 s")
+
+
+def test_progress_speaks_while_nothing_finishes(caplog):
+    """Without a terminal a line comes every few seconds even while one long node runs."""
+    caplog.set_level("INFO", logger="ex_coverage.progress")
+    with SweepProgress([FakeNode("train_together_1", 2), FakeNode("report")], bar=False, line_every=0.3):
+        time.sleep(1.6)
+    lines = [r.getMessage() for r in caplog.records if r.name == "ex_coverage.progress"]
+    assert len(lines) >= 3 and lines[0].startswith("Training 0/2 runs · other nodes 0/1")
 
 
 def test_summary_block_opens_with_the_fitted_window():
@@ -115,13 +151,17 @@ def test_window_line_flags_extrapolation_other_links_and_a_rejected_fit():
     assert "probit" not in text and "goodness of fit p = 0.01 (rejected at 5 %" in text
 
 
-def test_progress_bar_in_a_terminal_counts_levels_and_runs(caplog):
-    """With a bar (stdout a terminal) the bar advances instead of one log line per level."""
-    with LevelProgress(2, {"a.train_seeds": 3, "b.train_seeds": 3}, bar=True) as progress:
-        progress.node_finished("a.train_seeds")
+def test_progress_bar_in_a_terminal_counts_runs_and_nodes(caplog):
+    """With a bar (stdout a terminal) the bar advances instead of log lines."""
+    caplog.set_level("INFO", logger="ex_coverage.progress")
+    nodes = [FakeNode("train_together_1", 3), FakeNode("a"), FakeNode("b"), FakeNode("c")]
+    with SweepProgress(nodes, bar=True) as progress:
+        progress.steps(1, 3, 100, 200)
+        progress._show()
         task = progress._bar.tasks[0]
-        assert (task.completed, task.total, task.fields["runs"]) == (1, 2, "3/6")
-        progress.node_finished("b.train_seeds")
-        assert (task.completed, task.fields["runs"]) == (2, "6/6")
-    assert progress._bar is None  # taken down with the block
-    assert "Level" not in caplog.text
+        assert task.completed == pytest.approx(1.5 / 6)
+        progress.node_finished(nodes[0])
+        progress.node_finished(nodes[1])
+        progress._show()
+        assert task.completed == pytest.approx(4 / 6) and "other nodes 1/3" in task.fields["detail"]
+    assert not [r for r in caplog.records if r.name == "ex_coverage.progress"]

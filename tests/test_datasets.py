@@ -20,7 +20,6 @@ from ex_coverage.datasets import (
     AtomicJSONDataset,
     AtomicParquetDataset,
     AtomicTextDataset,
-    ScheduleDataset,
     TorchStateDictDataset,
 )
 from tests.conftest import SHORT_SCHEDULE
@@ -174,8 +173,6 @@ def test_previews_for_kedro_viz(tmp_path):
     png = (tmp_path / "f.png").read_bytes()
     assert png.startswith(b"\x89PNG") and image.load() == png
     assert base64.b64decode(image.preview()) == png
-    schedule = ScheduleDataset(filepath=str(SHORT_SCHEDULE))
-    assert schedule.preview(nrows=2)["columns"][0] == "STEP"
 
 
 def test_figures_save_atomically_to_local_files_and_through_fsspec(tmp_path, monkeypatch):
@@ -194,14 +191,25 @@ def test_figures_save_atomically_to_local_files_and_through_fsspec(tmp_path, mon
     assert (tmp_path / "f.png").read_bytes() == before and not list(tmp_path.glob(".*"))
 
 
-def test_schedule_loads_from_any_fsspec_path_and_names_the_file(tmp_path):
-    payload = SHORT_SCHEDULE.read_bytes()
+def test_the_dopesheet_entry_reads_the_csv_as_the_schedule_parser_expects(tmp_path):
+    """The catalog's ``dopesheet`` (kedro-datasets' CSVDataset, from any fsspec path) gives the table that
+    :func:`~ex_coverage.science.schedule.read_schedule_csv` parses: same steps, same digest."""
+    import yaml
+    from kedro.io import DataCatalog
+
+    from ex_coverage.pipelines.data_engineering.nodes import resolve_schedule
+    from ex_coverage.science.schedule import CSV_READ_ARGS, read_schedule_csv
+    from tests.conftest import ROOT
+
+    entry = yaml.safe_load((ROOT / "conf/base/catalog.yml").read_text())["dopesheet"]
+    assert entry["load_args"] == {"dtype": "str", "keep_default_na": CSV_READ_ARGS["keep_default_na"]}
+    assert CSV_READ_ARGS["dtype"] is str
     with fsspec.open(f"memory:///schedules/{tmp_path.name}/dopesheet.csv", "wb") as stream:
-        stream.write(payload)
-    remote = ScheduleDataset(filepath=f"memory:///schedules/{tmp_path.name}/dopesheet.csv").load()
-    local = ScheduleDataset(filepath=str(SHORT_SCHEDULE)).load()
+        stream.write(SHORT_SCHEDULE.read_bytes())
+    catalog = DataCatalog.from_config(
+        {"dopesheet": {**entry, "filepath": f"memory:///schedules/{tmp_path.name}/dopesheet.csv"}}
+    )
+    remote = resolve_schedule(catalog.load("dopesheet"))
+    local = read_schedule_csv(SHORT_SCHEDULE)
     assert remote.digest == local.digest and len(remote) == len(local) == 201
-    with pytest.raises(DatasetError, match="is a raw input"):
-        ScheduleDataset(filepath=str(SHORT_SCHEDULE)).save(local)
-    with pytest.raises(Exception, match=rf"{tmp_path}/missing.csv: schedule file not found"):
-        ScheduleDataset(filepath=str(tmp_path / "missing.csv")).load()
+    assert (remote.values["lr"] == local.values["lr"]).all()

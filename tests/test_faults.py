@@ -138,13 +138,13 @@ def test_score_tables_made_from_other_run_records_are_refused(project):
 
 
 def test_the_run_table_checks_scores_against_the_records_beside_them(tiny_sweep):
-    from ex_coverage.datasets import ScheduleDataset
     from ex_coverage.pipelines.reporting.nodes import build_run_table
     from ex_coverage.science.errors import StaleResultsError
+    from ex_coverage.science.schedule import read_schedule_csv
     from tests.test_config_validation import base_parameters
 
     parameters = base_parameters("test")
-    schedule = ScheduleDataset(filepath=str(tiny_sweep / "data/01_raw/dopesheet_short.csv")).load()
+    schedule = read_schedule_csv(tiny_sweep / "data/01_raw/dopesheet_short.csv")
     output = tiny_sweep / "data/07_model_output"
     scores = [pd.read_parquet(output / level / "run_scores.parquet") for level in ("coverage_0", "coverage_0p01")]
     records = [json.loads(p.read_text()) for p in sorted(output.glob("*/run_record_seed_*.json"))]

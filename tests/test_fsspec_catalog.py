@@ -39,22 +39,22 @@ def remote_sweep(tmp_path):
     from kedro.framework.session import KedroSession
     from kedro.runner import SequentialRunner
 
-    import ex_coverage.sweep as sweep
+    from ex_coverage.sweep import pipelines_for
 
     project = copy_project(tmp_path)
     root = f"memory:///ex_coverage_{uuid.uuid4().hex[:8]}"
     remote_environment(project, root)
-    previous_cwd, previous_parameters = os.getcwd(), sweep._active_parameters
+    previous_cwd = os.getcwd()
     os.chdir(project)
     try:
         bootstrap(project)
-        with KedroSession.create(project_path=project, env=ENV) as session:
-            session.run(pipeline_name="sweep", runner=SequentialRunner(), to_outputs=REMOTE_OUTPUTS)
-        with KedroSession.create(project_path=project, env=ENV) as session:
-            yield project, root, session.load_context().catalog
+        with pipelines_for(ENV):  # as `kedro run --env` builds the pipelines
+            with KedroSession.create(project_path=project, env=ENV) as session:
+                session.run(pipeline_name="sweep", runner=SequentialRunner(), to_outputs=REMOTE_OUTPUTS)
+            with KedroSession.create(project_path=project, env=ENV) as session:
+                yield project, root, session.load_context().catalog
     finally:
         os.chdir(previous_cwd)
-        sweep._active_parameters = previous_parameters
         fsspec.filesystem("memory").rm(root.removeprefix("memory://"), recursive=True)
 
 
@@ -82,7 +82,7 @@ def test_the_tiny_sweep_writes_and_reads_through_memory_urls(remote_sweep):
     runs = catalog.load("coverage_runs")
     assert isinstance(runs, pd.DataFrame) and len(runs) == 4
     assert sorted(zip(runs["coverage"], runs["seed"])) == [(0.0, 0), (0.0, 1), (0.01, 0), (0.01, 1)]
-    state = catalog.load("coverage_0p01.model_seed_1")
+    state = catalog.load("coverage_0p01.model_seed_1")["state_dict"]
     assert sum(t.numel() for t in state.values()) == 263
     assert len(catalog.load("coverage_0.history_seed_0")) == 201
     assert catalog.load("coverage_0p01.run_record_seed_1")["seed"] == 1

@@ -33,7 +33,8 @@ def test_every_run_persists_model_latents_history_and_record(catalog):
         multiplier = catalog.load(f"{level}.label_multiplier")
         assert multiplier["target_coverage"] in (0.0, 0.01)
         for seed in SEEDS:
-            state = catalog.load(f"{level}.model_seed_{seed}")
+            model = catalog.load(f"{level}.model_seed_{seed}")
+            state = model["state_dict"]
             assert state["encoder.0.weight"].shape == (16, 3)
             assert sum(t.numel() for t in state.values()) == 263
             history = catalog.load(f"{level}.history_seed_{seed}")
@@ -51,13 +52,15 @@ def test_every_run_persists_model_latents_history_and_record(catalog):
             assert record["label_counts"]["n_samples"] == 195 * 64  # labelled terms are on for steps 0..194
             assert record["multiplier"] == multiplier["multiplier"]
             assert len(record["fingerprint"]) == 16
+            coverage = multiplier["target_coverage"]
+            assert model["run"] == {"coverage": coverage, "seed": seed, "fingerprint": record["fingerprint"]}
 
 
 def test_state_dict_loads_with_weights_only(tiny_sweep):
-    state = torch.load(tiny_sweep / "data/06_models/coverage_0p01/seed_1.pt", weights_only=True)
-    from ex_coverage.science.model import load_autoencoder
+    state = torch.load(tiny_sweep / "data/06_models/coverage_0p01/seed_1.pt", weights_only=True)["state_dict"]
+    from ex_coverage.science.model import ColourAutoencoder
 
-    load_autoencoder(state)
+    ColourAutoencoder().load_state_dict(state)  # the plain state_dict, as the README shows
 
 
 def test_run_table_and_report(tiny_sweep, catalog):
@@ -119,19 +122,16 @@ def test_run_table_and_report(tiny_sweep, catalog):
         assert (tiny_sweep / "data/08_reporting" / figure).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_params_override_of_the_grid_is_honoured(tiny_sweep, tmp_path):
+def test_a_grid_in_conf_local_is_honoured_and_a_grid_in_params_refused(tiny_sweep, tmp_path):
     project = copy_finished(tiny_sweep, tmp_path / "project")  # the training pipeline reads data engineering's output
-    result = kedro_in_process(
-        project,
-        "run",
-        "--pipeline",
-        "training",
-        "--env",
-        "test",
-        *SEQUENTIAL,
-        "--params",
-        "sweep.coverages=[0.005],sweep.seeds=[7]",
+    refused = kedro_in_process(
+        project, "run", "--pipeline", "training", "--env", "test", *SEQUENTIAL, "--params", "sweep.seeds=[7]"
     )
+    assert refused.returncode == 1 and refused.stderr.startswith("Error: --params sweep: the grid shapes the pipelines")
+    assert "set it in conf/local/ (e.g. conf/local/parameters_sweep.yml)" in refused.stderr
+
+    (project / "conf/local/parameters_sweep.yml").write_text("sweep:\n  coverages: [0.005]\n  seeds: [7]\n")
+    result = kedro_in_process(project, "run", "--pipeline", "training", *SEQUENTIAL)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (project / "data/06_models/coverage_0p005/seed_7.pt").exists()
     assert not (project / "data/06_models/coverage_0p005/seed_0.pt").exists()

@@ -66,6 +66,18 @@ def test_random_latent_fails_m1_and_m2():
     assert score_latents(z[0], z, GOOD_MSE)["offplane_mean"] == pytest.approx(0.5, abs=0.08)
 
 
+@pytest.mark.parametrize(
+    ("mean", "peak", "passes_m2"),
+    [(0.05, 0.2, True), (0.05, 0.3, False), (0.12, 0.2, False), (0.12, 0.3, False), (0.10, 0.25, True)],
+)
+def test_m2_needs_both_the_mean_and_the_peak_off_plane_energy_under_their_thresholds(mean, peak, passes_m2):
+    """SPEC §8 M2: mean ≤ 0.10 *and* max ≤ 0.25 (a ring flat on average with one colour far off the plane fails)."""
+    z = ring(2 * np.pi * HUES)
+    scores = {**score_latents(z[0], z, GOOD_MSE), "suppression_r2": 1.0, "offplane_mean": mean, "offplane_max": peak}
+    result = passes(scores, Thresholds())
+    assert result["pass_m2"] is passes_m2 and result["structured"] is passes_m2
+
+
 def test_poor_reconstruction_fails_m4():
     result = verdict(ring(2 * np.pi * HUES), mse=np.full(100, 2e-4))
     assert result["pass_m1"] and not result["pass_m4"] and not result["effective"]
@@ -127,7 +139,10 @@ def test_summary_pass_rates_and_quartiles():
 
 
 def test_unknown_threshold_key_is_refused():
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(
+        ValueError,
+        match=r"parameters_reporting\.yml: unknown key reporting\.thresholds\.anchor_cos \(allowed: anchor_cos_min,",
+    ):
         Thresholds.from_params({"anchor_cos": 0.9})
 
 

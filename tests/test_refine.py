@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from ex_coverage.pipelines.training.pipeline import create_pipeline as training_pipeline
 from ex_coverage.refine import narrow_enough, plan_round
 from ex_coverage.science.estimate import fit_dose_response
-from ex_coverage.science.metrics import Thresholds
 from ex_coverage.sweep import SweepConfigError, parse_grid, parse_refinement
 from tests.project import SEQUENTIAL, TO_REPORT, copy_finished, kedro_in_process
 
@@ -21,8 +21,8 @@ LOOSE = (
     "reporting.min_pass_rate=0.8,reporting.thresholds.anchor_cos_min=0.5,reporting.thresholds.offplane_mean_max=1,"
     "reporting.thresholds.offplane_max_max=1,reporting.thresholds.monotone_fraction_min=0,"
     "reporting.thresholds.sextant_max_dev_deg=180,reporting.thresholds.mse_median_max=1,"
-    "reporting.thresholds.mse_max_max=1,refine.seeds_per_level=1"
-) + (",reporting.thresholds.suppression_r2_min=-1" if "suppression_r2_min" in Thresholds.__dataclass_fields__ else "")
+    "reporting.thresholds.mse_max_max=1,reporting.thresholds.suppression_r2_min=-1,refine.seeds_per_level=1"
+)
 
 
 def test_refinement_levels_join_the_grid_with_their_own_seeds():
@@ -113,15 +113,15 @@ def test_refine_end_to_end(tiny_sweep, tmp_path):
     assert "refine: start — 4 runs; ED80 not estimable (every run passes" in output
     assert "refine: round 1 — +2 runs for ED80 at 0.00251, 0.00501 (seeds 2–2; 2/2 of budget)" in output
     assert "refine: budget spent — 2 of 2 runs added" in output
-    recorded = yaml.safe_load((project / "conf/test/parameters_refinement.yml").read_text())
+    recorded = json.loads((project / "data/05_model_input/refinement/test.json").read_text())
     assert recorded == {
-        "refinement": {
-            "levels": [
-                {"coverage": 0.00251, "seeds": [2], "edge": "ed80", "round": 1},
-                {"coverage": 0.00501, "seeds": [2], "edge": "ed80", "round": 1},
-            ]
-        }
+        "levels": [
+            {"coverage": 0.00251, "edge": "ed80", "round": 1, "seeds": [2]},
+            {"coverage": 0.00501, "edge": "ed80", "round": 1, "seeds": [2]},
+        ]
     }
+    assert not list((project / "conf").rglob("*refinement*"))  # configuration is never written
+    assert not (project / "data/05_model_input/refinement/local.json").exists()  # the default sweep keeps its grid
     assert (project / "data/06_models/coverage_0p00251/seed_2.pt").exists()
     runs = pd.read_csv(project / "data/08_reporting/coverage_runs.csv")
     assert len(runs) == 6 and sorted(runs.loc[runs["refinement"], "coverage"]) == [0.00251, 0.00501]
@@ -149,8 +149,20 @@ def test_refine_end_to_end(tiny_sweep, tmp_path):
     resumed = kedro_in_process(
         project, "run", "--pipeline", "training", "--env", "test", *SEQUENTIAL, "--only-missing-outputs"
     )
-    assert resumed.returncode == 0 and "Trained" not in resumed.stdout + resumed.stderr, resumed.exception
+    assert resumed.returncode == 0, resumed.exception
     assert {p: p.stat().st_mtime_ns for p in (project / "data/06_models").rglob("*.pt")} == models
+
+    # a refinement run's model is bound to its run like any other: copied over another level's, it is refused
+    models = project / "data/06_models"
+    (models / "coverage_0p00501/seed_2.pt").write_bytes((models / "coverage_0p00251/seed_2.pt").read_bytes())
+    refused = kedro_in_process(
+        project, "run", "--pipeline", "training", "--env", "test", *SEQUENTIAL, "--only-missing-outputs"
+    )
+    assert refused.returncode == 1, (refused.stdout + refused.stderr)[-3000:]
+    assert (
+        "Error: data/06_models/coverage_0p00501/seed_2.pt (coverage_0p00501, seed 2): the model file belongs to "
+        "coverage 0.00251 seed 2"
+    ) in refused.stderr
 
 
 def test_sweep_writes_ed80_and_threshold_sensitivity(tiny_sweep):

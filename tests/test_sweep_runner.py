@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from itertools import chain
 
 import pytest
 
+from ex_coverage.ensembles import plan_training_batches, train_levels_together, trains_together
 from ex_coverage.pipelines.training.pipeline import create_pipeline
-from ex_coverage.runner import plan_training_batches, trains_together
 from ex_coverage.sweep import parse_grid, parse_refinement
 from tests.conftest import ON_FORKSERVER
 from tests.project import TO_RUN_TABLE, copy_project, data_files, kedro_in_process
@@ -64,31 +65,24 @@ def test_levels_trained_together_give_the_models_and_scores_of_levels_trained_al
         assert together[path] == alone[path], path
 
 
-def _identity(*inputs):
-    return inputs[0]
+def test_the_rewrite_replaces_training_nodes_by_ensembles_with_their_inputs_and_outputs():
+    from kedro.pipeline import Pipeline
 
+    from ex_coverage.pipelines.reporting.pipeline import create_pipeline as reporting_pipeline
 
-def test_ready_nodes_go_longest_chain_first_then_most_dependents():
-    from kedro.pipeline import Node, Pipeline
-
-    from ex_coverage.runner import priorities
-
-    pipeline = Pipeline(
-        [
-            Node(_identity, "raw", "scores", name="score"),
-            Node(_identity, "scores", "table", name="table"),
-            Node(_identity, "table", "report", name="report"),
-            Node(_identity, "scores", "figure", name="figure"),
-            Node(_identity, ["table", "scores"], "estimate", name="estimate"),
-            Node(_identity, ["estimate", "figure"], "page", name="page"),
-        ]
-    )
-    ranks = {node.name: rank for node, rank in priorities(pipeline.nodes, pipeline.node_dependencies).items()}
-    assert ranks == {
-        "score": (4, 5),
-        "table": (3, 3),
-        "estimate": (2, 1),
-        "figure": (2, 1),
-        "report": (1, 0),
-        "page": (1, 0),
-    }
+    grid = parse_grid({"coverages": [0, 0.001, 0.002, 0.01, 0.1], "seeds": [0, 1, 2]})
+    pipeline = create_pipeline(grid) + reporting_pipeline(grid)
+    resumed = pipeline - Pipeline([n for n in pipeline.nodes if n.name == "coverage_0p001.train_seeds"])
+    for original in (pipeline, resumed):  # all levels; a resumed run without one finished level
+        rewritten = train_levels_together(original, workers=2, max_runs=64)
+        training = [n for n in original.nodes if trains_together(n)]
+        ensembles = [n for n in rewritten.nodes if n.name.startswith("train_together_")]
+        assert len(ensembles) == 2 and not [n for n in rewritten.nodes if trains_together(n)]
+        assert sorted(chain.from_iterable(n.outputs for n in ensembles)) == sorted(
+            chain.from_iterable(n.outputs for n in training)
+        )
+        assert set().union(*(n.inputs for n in ensembles)) == set().union(*(n.inputs for n in training))
+        assert set(rewritten.nodes) - set(ensembles) == set(original.nodes) - set(training)
+        assert rewritten.inputs() == original.inputs() and rewritten.all_outputs() == original.all_outputs()
+    only_one = resumed.only_nodes("coverage_0.train_seeds")
+    assert [n.name for n in train_levels_together(only_one, 2, 64).nodes] == ["train_together_1"]

@@ -80,7 +80,7 @@ def test_viz(tiny_viz):
 @pytest.fixture(
     params=[
         pytest.param("base", marks=pytest.mark.xdist_group("viz_default")),  # one worker builds the default viz once
-        pytest.param("test", marks=pytest.mark.uses_tiny_sweep),
+        "test",
     ]
 )
 def built(request):

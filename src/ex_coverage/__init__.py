@@ -1,6 +1,6 @@
 """ex_coverage: how much of the training data must be labelled for selective regularizers to work?"""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 import warnings as _warnings
 

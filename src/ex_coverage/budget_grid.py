@@ -10,8 +10,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ex_coverage.science.budget import BudgetGrid, check_cells_fresh, current_cell_fingerprints
+from ex_coverage.science.config import reject_unknown_keys
 from ex_coverage.science.labels import CoverageError, solve_label_multipliers
-from ex_coverage.sweep import SweepConfigError, active_parameters, parse_coverages, parse_seeds
+from ex_coverage.sweep import SweepConfigError, parse_coverages, parse_seeds
 
 BUDGET_FILE = "conf/<env>/parameters_budget_map.yml"
 KEYS = ("red_coverages", "vibrant_coverages", "seeds")
@@ -21,9 +22,7 @@ def parse_budget_grid(params: Mapping[str, Any], source: str = BUDGET_FILE) -> B
     """Validate ``{"red_coverages": [...], "vibrant_coverages": [...], "seeds": [...]}``; coverages sorted."""
     if not isinstance(params, Mapping):
         raise SweepConfigError(f"{source}: 'budget_map' must be a mapping with keys {', '.join(KEYS)}")
-    unknown = sorted(set(params) - set(KEYS))
-    if unknown:
-        raise SweepConfigError(f"{source}: budget_map has unknown keys {unknown} (known: {', '.join(KEYS)})")
+    reject_unknown_keys(params, "budget_map", KEYS, source, SweepConfigError)
     coverages = {}
     for key in KEYS[:2]:
         coverages[key] = parse_coverages(params.get(key), f"budget_map.{key}", source)
@@ -52,9 +51,8 @@ def check_budget_reachable(grid: BudgetGrid, base_probabilities: Mapping[str, An
                 raise SweepConfigError(f"{source}: budget_map.{key} entry {c!r}: {error}") from None
 
 
-def active_budget_grid() -> BudgetGrid:
-    """The budget map's grid of the active session (or, outside a session, of ``KEDRO_ENV``)."""
-    parameters = active_parameters()
+def budget_grid_from(parameters: Mapping[str, Any]) -> BudgetGrid:
+    """The budget map's grid of ``parameters`` (``budget_map``)."""
     if "budget_map" not in parameters:
         raise SweepConfigError(
             f"{BUDGET_FILE}: no 'budget_map' key (expected budget_map.red_coverages, .vibrant_coverages and .seeds)"

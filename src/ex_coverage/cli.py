@@ -20,6 +20,7 @@ from kedro.io import DatasetError
 
 from ex_coverage.lock import run_lock
 from ex_coverage.science.errors import ExCoverageError
+from ex_coverage.sweep import pipelines_for, refuse_grid_params
 
 #: Errors shown as one line: ours (they name the file, key, row or run) and Kedro's dataset errors
 #: (the innermost names the unreadable file).
@@ -54,7 +55,8 @@ def run(ctx: click.Context, **kwargs) -> None:
         kwargs["runner"] = DEFAULT_RUNNER
     os.environ.setdefault("KEDRO_MP_CONTEXT", "spawn")
     try:
-        with run_lock(DATA_DIR, command=command_line()), warnings.catch_warnings():
+        refuse_grid_params(kwargs.get("params"))
+        with run_lock(DATA_DIR, command=command_line()), pipelines_for(kwargs.get("env")), warnings.catch_warnings():
             if kwargs["runner"] == DEFAULT_RUNNER:
                 _start_worker_server()
             # `--pipeline`, the spelling this project documents, still works in Kedro 1.7; Kedro re-enables
@@ -84,8 +86,9 @@ def run(ctx: click.Context, **kwargs) -> None:
 @_kedro_option("params")
 def refine(width: float, budget: int, runner: str | None, env: str | None, params: dict) -> None:
     """Add runs near ED80 and the upper edge in rounds until both 95 % intervals are narrower than --width or
-    --budget runs are added (SPEC §9a); each round goes to the edge with the wider interval. Levels are recorded
-    in conf/<env>/parameters_refinement.yml, read by `kedro run` and `kedro viz`."""
+    --budget runs are added (SPEC §9a); each round goes to the edge with the wider interval. Levels are kept with
+    the data (data/05_model_input/refinement/<env>.json), read by `kedro run`, `kedro viz` and notebooks; delete
+    that file to return to the configured grid."""
     from pathlib import Path
 
     from kedro.utils import load_obj
@@ -95,7 +98,8 @@ def refine(width: float, budget: int, runner: str | None, env: str | None, param
     os.environ.setdefault("KEDRO_MP_CONTEXT", "spawn")
     runner_class = load_obj(runner or DEFAULT_RUNNER, "kedro.runner")
     try:
-        with run_lock(DATA_DIR, command=command_line()):
+        refuse_grid_params(params)
+        with run_lock(DATA_DIR, command=command_line()), pipelines_for(env):
             if runner is None:
                 _start_worker_server()
             run_refinement(Path.cwd(), env, params, width, budget, runner_class, echo=click.echo)

@@ -10,7 +10,7 @@ the kedro-viz preview all work as documented there) with two additions:
   object visible only once its upload completes, so there the parent's save is used as it is;
 - a failed load says which file, and whether it is missing or unreadable.
 
-:class:`TorchStateDictDataset` and :class:`ScheduleDataset` are this project's own formats, built the
+:class:`TorchStateDictDataset` and :class:`ResolvedScheduleDataset` are this project's own formats, built the
 same way on fsspec.
 """
 
@@ -25,7 +25,7 @@ import re
 import tempfile
 from copy import deepcopy
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NewType
 
 import fsspec
 from kedro.io.core import (
@@ -35,17 +35,30 @@ from kedro.io.core import (
     get_filepath_str,
     get_protocol_and_path,
 )
-from kedro_datasets._typing import ImagePreview, TablePreview
 from kedro_datasets.json import JSONDataset
 from kedro_datasets.matplotlib import MatplotlibDataset
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
 from kedro_datasets.text import TextDataset
+
+#: kedro-viz picks a preview's renderer by the name of its return type, as kedro-datasets' own datasets declare it.
+TablePreview = NewType("TablePreview", dict)
+ImagePreview = NewType("ImagePreview", str)
 
 #: Temporary names of saves in progress: ``.<target name>.<random>.partial`` beside the target. The
 #: one definition of this project's temporary names; :func:`ex_coverage.lock.remove_partial_files`
 #: removes leftovers matching it (and nothing else) at the start of a writing run.
 PARTIAL_PREFIX, PARTIAL_SUFFIX = ".", ".partial"
 PARTIAL_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.partial$")
+
+
+def dataset_filepath(catalog: Any, name: str) -> str | None:
+    """The ``filepath`` catalog entry ``name`` was made with (a pattern entry's resolved), or None (an entry held in
+    memory): read from the catalog's configuration, or for an entry added in code, from its ``to_config``."""
+    filepath = catalog.config_resolver.resolve_pattern(name).get("filepath")
+    if filepath is None and name in catalog:
+        entry = catalog.to_config()[0].get(name) or {}
+        filepath = entry.get("filepath", (entry.get("kwargs") or {}).get("filepath"))
+    return None if filepath is None else str(filepath)
 
 
 def is_partial_file(name: str) -> bool:
@@ -192,16 +205,16 @@ class AtomicFigureDataset(_AtomicLocalSave, MatplotlibDataset):
             return stream.read()
 
     def save(self, data: Any) -> None:
-        # A list or dict of figures is a folder of files, each written by _save_to_fs.
-        _unwrapped(MatplotlibDataset.save)(self, data)
-
-    def _save_to_fs(self, full_key_path: str, plot: Any) -> None:
-        if self._protocol != "file":
-            super()._save_to_fs(full_key_path, plot)
+        if self._protocol != "file" or not isinstance(data, (list, dict)):
+            super().save(data)  # one figure: one file, saved atomically by the mixin
             return
-        buffer = io.BytesIO()
-        plot.savefig(buffer, **self._save_args)
-        write_atomically(Path(full_key_path), buffer.getvalue())
+        # A list or dict of figures is a folder of files (``0.png`` … or the keys), each saved atomically.
+        folder = Path(get_filepath_str(self._get_save_path(), self._protocol))
+        figures = data.items() if isinstance(data, dict) else ((f"{i}.png", f) for i, f in enumerate(data))
+        for name, figure in figures:
+            buffer = io.BytesIO()
+            figure.savefig(buffer, **self._save_args)
+            write_atomically(folder / name, buffer.getvalue())
 
     def preview(self) -> ImagePreview:
         return ImagePreview(base64.b64encode(self.load()).decode())
@@ -284,34 +297,6 @@ class TorchStateDictDataset(_AtomicLocalSave, _TorchFile):
     ``save_args`` go to ``torch.save``, ``load_args`` to ``torch.load`` (``weights_only`` stays True
     unless set).
     """
-
-
-class ScheduleDataset(_FsspecFileDataset):
-    """The training schedule ("dopesheet") CSV, loaded as a parsed :class:`~ex_coverage.science.schedule.Schedule`.
-
-    A raw input: it is never saved. A malformed file fails on load with the file, row and column in the message.
-    """
-
-    def load(self) -> Any:
-        from ex_coverage.science.schedule import ScheduleError, read_schedule_bytes
-
-        source = get_filepath_str(self._filepath, self._protocol)
-        try:
-            payload = self._read()
-        except FileNotFoundError:
-            raise ScheduleError(f"{source}: schedule file not found") from None
-        return read_schedule_bytes(payload, source)
-
-    def save(self, data: Any) -> None:
-        raise DatasetError(
-            f"{get_filepath_str(self._filepath, self._protocol)} is a raw input: edit the CSV file itself"
-        )
-
-    def preview(self, nrows: int = 20) -> TablePreview:
-        import pandas as pd
-
-        frame = pd.read_csv(io.BytesIO(self._read()), dtype=str, keep_default_na=False)
-        return TablePreview(frame.head(nrows).to_dict(orient="split"))
 
 
 class _ResolvedScheduleFile(_FsspecFileDataset):

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
 from ex_coverage.budget_grid import (
-    active_budget_grid,
+    budget_grid_from,
     check_budget_reachable,
     parse_budget_grid,
     refuse_stale_cells,
 )
 from ex_coverage.pipelines.levels import boundary_name
-from ex_coverage.sweep import active_grid, check_reachable, parse_grid, use_parameters
+from ex_coverage.sweep import SweepConfigError, check_reachable, config_env, grid_from, parse_grid
 
 log = logging.getLogger(__name__)
 
@@ -22,35 +24,38 @@ log = logging.getLogger(__name__)
 class SweepHooks:
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        """Check every parameter group the code reads, then point the pipeline registry at this session's
-        parameters (config environment and ``--params``)."""
+        """Check every parameter group the code reads."""
         parameters = context.config_loader["parameters"]
         # Kedro's loader returns a key set on it as it is: the context reads these parameters instead of reading
         # and merging the files again (tens of milliseconds per context; a refinement round makes two).
         context.config_loader["parameters"] = parameters
         check_parameters(parameters)
-        if use_parameters(parameters):
-            from kedro.framework.project import pipelines
-
-            pipelines.configure(pipelines._pipelines_module)
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         """Fail before anything trains: grid, reachable coverages, schedule values and thresholds are all
         checked, and results this run would read are refused if stale."""
-        from ex_coverage.pipelines.data_engineering.nodes import make_training_grid
+        from ex_coverage.pipelines.data_engineering.nodes import make_training_grid, resolve_schedule
         from ex_coverage.pipelines.training.nodes import base_probabilities
         from ex_coverage.science.architecture import REGULARIZER_LABELS
         from ex_coverage.science.config import check_label_names, check_schedule
         from ex_coverage.science.metrics import Thresholds
+        from ex_coverage.science.schedule import ScheduleError
 
         parameters = catalog.load("parameters")
-        grid, budget = active_grid(), active_budget_grid()
+        if run_params.get("env") and run_params["env"] != config_env():
+            raise SweepConfigError(
+                f"this session's environment is {run_params['env']!r} but the pipelines are built for "
+                f"{config_env()!r} (KEDRO_ENV): set KEDRO_ENV={run_params['env']} (`kedro run --env` does)"
+            )
+        grid, budget = grid_from(parameters, catalog, run_params.get("env")), budget_grid_from(parameters)
         base = base_probabilities(make_training_grid(parameters["grids"], parameters["labels"]))
         check_reachable(grid, base)
         check_budget_reachable(budget, base)
-        schedule = catalog.load("dopesheet")
-        source = catalog.get("dopesheet")._describe().get("filepath", "dopesheet")
+        source = dataset_path(catalog, "dopesheet")
+        if not catalog.exists("dopesheet"):
+            raise ScheduleError(f"{source}: schedule file not found")
+        schedule = resolve_schedule(catalog.load("dopesheet"), source)  # data engineering's own node function
         check_schedule(schedule.values, list(REGULARIZER_LABELS), str(source))
         check_label_names(
             parameters["labels"], {name: list(labels or ()) for name, labels in REGULARIZER_LABELS.items()}
@@ -64,6 +69,11 @@ class SweepHooks:
             )
         if run_params.get("only_missing_outputs"):
             refuse_stale_cells(budget, cells, parameters, schedule, catalog)
+            for cell in sorted(cells):
+                red, vibrant = budget.cells[cell]
+                for seed in budget.seeds:
+                    place = {"label_coverages": {"red": red, "vibrant": vibrant}, "seed": seed}
+                    check_bound_model(catalog, cell, seed, place, catalog.exists, "budget_map")
         if cells:
             log.info(
                 "Budget map: %d cells × %d seeds = %d runs of %d steps",
@@ -93,14 +103,11 @@ class SweepHooks:
 
     @staticmethod
     def _summary(pipeline: Any, catalog: Any) -> str:
-        from pathlib import Path
-
         from ex_coverage.datasets import AtomicFigureDataset
         from ex_coverage.summary import sweep_summary
 
         def path(name: str) -> Path:
-            filepath = Path(str(catalog.get(name, fallback_to_runtime_pattern=True)._describe()["filepath"]))
-            return filepath.relative_to(Path.cwd()) if filepath.is_relative_to(Path.cwd()) else filepath
+            return Path(dataset_path(catalog, name))
 
         outputs = sorted(pipeline.all_outputs())
         figures = [
@@ -143,6 +150,36 @@ class SweepHooks:
                 beside += [catalog.load(n) for n in names if catalog.exists(n)]
         check_fresh(records, current)
         check_fresh(scores, current, records=beside)
+        for namespace, coverage in grid.namespaces.items():
+            for seed in grid.seeds_at(coverage):
+                check_bound_model(catalog, namespace, seed, {"coverage": coverage, "seed": seed}, existing, "sweep")
+
+
+def dataset_path(catalog: Any, name: str) -> str:
+    """The file behind catalog entry ``name`` (pattern entries resolved), relative to this folder where inside it."""
+    from ex_coverage.datasets import dataset_filepath
+
+    filepath = dataset_filepath(catalog, name) or name
+    path = Path(filepath)
+    return str(path.relative_to(Path.cwd())) if path.is_absolute() and path.is_relative_to(Path.cwd()) else filepath
+
+
+def check_bound_model(
+    catalog: Any, namespace: str, seed: int, expected: dict[str, Any], existing: Callable[[str], bool], pipeline: str
+) -> None:
+    """Refuse the model of ``namespace``'s run ``seed`` if its run record's run did not make it, or if both belong
+    to another place (a file copied by hand, a save interrupted between model and record)."""
+    from ex_coverage.science.records import check_model_binding
+
+    model, record = f"{namespace}.model_seed_{seed}", f"{namespace}.run_record_seed_{seed}"
+    if existing(model) and catalog.exists(record):
+        check_model_binding(
+            catalog.load(model),
+            catalog.load(record),
+            f"{dataset_path(catalog, model)} ({namespace}, seed {seed})",
+            f"kedro run --pipeline {pipeline} --only-missing-outputs",
+            expected,
+        )
 
 
 def check_parameters(parameters: dict[str, Any]) -> None:

@@ -1,16 +1,22 @@
-"""Progress of a sweep: coverage levels and runs done, time elapsed and left.
+"""Progress of a sweep: runs trained (step by step), levels scored, reporting nodes done, time elapsed and left.
 
-When standard output is a terminal it is a rich progress bar; otherwise (a pipe, a log file, CI)
-one log line per finished level. Either way the runners drive it from the main process, calling
-:meth:`LevelProgress.node_finished` for every node that completes.
+The runner's main process keeps a :class:`SweepProgress`: it hears every finished node, and — through a
+queue that worker processes write to (:func:`connect`, :func:`report_steps`) — how far each ensemble's
+training is, every 5 % of its steps. A clock thread shows the state: a rich progress bar when standard
+output is a terminal, else a log line at least every few seconds (a pipe, a log file, CI), so a long run is
+never silent.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import os
+import queue as queues
 import sys
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 log = logging.getLogger("ex_coverage.progress")
@@ -18,103 +24,188 @@ log = logging.getLogger("ex_coverage.progress")
 #: Name of the per-level training node (inside each coverage namespace).
 TRAINING_NODE = "train_seeds"
 #: Each training node writes one ``model_seed_<s>`` output per seed it trains: a run.
-_RUN_OUTPUT = "model_seed_"
+RUN_OUTPUT = "model_seed_"
+#: Seconds a node after training takes on one core when none has been timed yet in this run (scoring a level,
+#: a figure, a fit: measured on the default sweep, 2 cores).
+PRIOR_NODE_S = 0.4
+#: Lines (without a terminal) come at least this often, and at most every eighth of the time elapsed.
+LINE_EVERY_S = 2.0
 
 
 def is_training_node(name: str) -> bool:
     return name.endswith(f".{TRAINING_NODE}")
 
 
-def _runs_of(node: Any) -> int:
-    return sum(output.rsplit(".", 1)[-1].startswith(_RUN_OUTPUT) for output in node.outputs)
+def runs_of(node: Any) -> int:
+    """The runs a node trains: one ``model_seed_<s>`` output each (a level's training node, or an ensemble's)."""
+    return sum(output.rsplit(".", 1)[-1].startswith(RUN_OUTPUT) for output in node.outputs)
 
 
-class LevelProgress:
-    """Counts finished training nodes (one per coverage level) and the runs they trained.
+def _trains(node: Any) -> bool:
+    return runs_of(node) > 0
 
-    Use as a context manager around the run: in a terminal it shows a rich progress bar for as long
-    as the block lasts; elsewhere :meth:`level_finished` logs one line per level.
+
+#: The queue a worker process reports training steps to (set in the worker by :func:`connect`).
+_channel: Any = None
+
+
+def connect(channel: Any) -> None:
+    """In a worker process (a pool's initializer): send :func:`report_steps` to ``channel``."""
+    global _channel
+    _channel = channel
+
+
+def report_steps(runs: int, steps_done: int, steps: int) -> None:
+    """Called by training every few steps in a worker: ``runs`` runs have done ``steps_done`` of ``steps``."""
+    if _channel is not None:
+        _channel.put((os.getpid(), runs, steps_done, steps))
+
+
+class SweepProgress:
+    """What a run has done of its nodes: runs trained (fractions of runs while an ensemble trains), scoring and
+    reporting nodes finished; and the time left.
+
+    ``nodes`` are the nodes the run executes (after the runner's rewrite), ``workers`` the processes running them.
+    Use as a context manager around the run; feed it :meth:`steps` and :meth:`node_finished`.
     """
-
-    @classmethod
-    def for_nodes(cls, nodes: Iterable[Any], bar: bool | None = None) -> LevelProgress:
-        """Progress over the training nodes among ``nodes`` (the nodes a run will execute)."""
-        runs = {node.name: _runs_of(node) for node in nodes if is_training_node(node.name)}
-        return cls(len(runs), runs, bar=bar)
 
     def __init__(
         self,
-        total_levels: int,
-        runs_per_level: dict[str, int] | None = None,
-        clock=time.perf_counter,
+        nodes: Iterable[Any],
+        workers: int = 1,
         bar: bool | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+        line_every: float = LINE_EVERY_S,
     ) -> None:
-        self.total = total_levels
-        self.done = 0
-        self._runs = runs_per_level or {}
-        self.total_runs = sum(self._runs.values())
-        self.runs_done = 0
+        nodes = list(nodes)
+        self.line_every = line_every
+        self.total_runs = sum(runs_of(node) for node in nodes)
+        self.total_other = sum(not _trains(node) for node in nodes)
+        self.workers = max(1, workers)
+        self.runs_finished = 0
+        self.other_done = 0
+        self._in_flight: dict[tuple[int, int], float] = {}  # (worker, runs) → fraction of steps done
         self._clock = clock
         self._start = clock()
+        self._training_end: float | None = None if self.total_runs else self._start
+        self._other_at_training_end = 0
+        self._lock = threading.Lock()
         self._bar_wanted = sys.stdout.isatty() if bar is None else bar
         self._bar: Any = None
-        self._task: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_line = self._start
+        self._shown: tuple[float, int] | None = None
 
-    def __enter__(self) -> LevelProgress:
-        self.start()
+    # -- what happened ------------------------------------------------------------------------------------------
+    def steps(self, worker: int, runs: int, steps_done: int, steps: int) -> None:
+        """An ensemble of ``runs`` runs on ``worker`` has done ``steps_done`` of its ``steps``."""
+        with self._lock:
+            if steps_done >= steps:
+                self._in_flight.pop((worker, runs), None)
+            else:
+                self._in_flight[(worker, runs)] = steps_done / steps
+
+    def node_finished(self, node: Any) -> None:
+        """Count a finished node: a training node's runs, or one other node (data engineering, scoring, reporting)."""
+        with self._lock:
+            if _trains(node):
+                self.runs_finished += runs_of(node)
+                if self.runs_finished >= self.total_runs:
+                    self._in_flight.clear()
+                    self._training_end = self._clock()
+                    self._other_at_training_end = self.other_done
+            else:
+                self.other_done += 1
+
+    # -- what it means ------------------------------------------------------------------------------------------
+    @property
+    def runs_trained(self) -> float:
+        """Runs trained, counting an ensemble in training by the fraction of its steps done."""
+        return self.runs_finished + sum(runs * done for (_, runs), done in self._in_flight.items())
+
+    def estimate_left(self, now: float | None = None) -> float:
+        """Seconds left: training at its pace so far, then the other nodes at theirs since training ended (before
+        then, :data:`PRIOR_NODE_S` each, shared by the workers). NaN until training has made some progress."""
+        now = self._clock() if now is None else now
+        other_left = self.total_other - self.other_done
+        if self._training_end is None:
+            trained = self.runs_trained
+            if trained <= 0:
+                return math.nan
+            training_left = (now - self._start) * (self.total_runs - trained) / trained
+            return training_left + other_left * PRIOR_NODE_S / self.workers
+        done_since = self.other_done - self._other_at_training_end
+        pace = (now - self._training_end) / done_since if done_since else PRIOR_NODE_S / self.workers
+        return other_left * pace
+
+    def line(self, now: float | None = None) -> str:
+        """``Training 34.2/60 runs · other nodes 12/97 · 14 s elapsed, ~11 s left`` (other nodes: data engineering,
+        scoring, reporting)."""
+        now = self._clock() if now is None else now
+        with self._lock:
+            left = self.estimate_left(now)
+            parts = []
+            if self.total_runs:
+                parts.append(f"Training {self.runs_trained:.1f}/{self.total_runs} runs".replace(".0/", "/"))
+            parts.append(f"other nodes {self.other_done}/{self.total_other}")
+        estimate = "" if math.isnan(left) else f", ~{left:.0f} s left"
+        return " · ".join(parts) + f" · {now - self._start:.0f} s elapsed{estimate}"
+
+    # -- showing it ---------------------------------------------------------------------------------------------
+    def __enter__(self) -> SweepProgress:
+        if self._bar_wanted:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"), TimeElapsedColumn()
+            )
+            self._task = self._bar.add_task("[bold]Sweep[/]", total=1.0, detail="")
+            self._bar.start()
+        self._thread = threading.Thread(target=self._tick, name="sweep-progress", daemon=True)
+        self._thread.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def start(self) -> None:
-        """Show the progress bar (in a terminal); without one, progress is logged per level."""
-        if self._bar_wanted and self.total and self._bar is None:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._bar = Progress(
-                TextColumn("[bold]Training[/] coverage levels"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("· runs {task.fields[runs]}"),
-                TextColumn("· elapsed"),
-                TimeElapsedColumn(),
-                TextColumn("· left {task.fields[left]}"),
-            )
-            self._task = self._bar.add_task("levels", total=self.total, runs=self._runs_text(), left="…")
-            self._bar.start()
-
-    def close(self) -> None:
-        """Take the progress bar down (it stays on screen at its final state)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._show(final=True)
         if self._bar is not None:
             self._bar.stop()
-            self._bar = None
 
-    def _runs_text(self) -> str:
-        return f"{self.runs_done}/{self.total_runs}"
+    def _tick(self) -> None:
+        while not self._stop.wait(0.25):
+            now = self._clock()
+            if self._bar is not None or now - self._last_line >= max(self.line_every, (now - self._start) / 8):
+                self._show(now)
 
-    def estimate_left(self, elapsed: float | None = None) -> float:
-        """Seconds left at the average pace so far (levels finish at a steady rate)."""
-        elapsed = self._clock() - self._start if elapsed is None else elapsed
-        return elapsed / self.done * (self.total - self.done) if self.done else float("nan")
-
-    def node_finished(self, node_name: str) -> None:
-        """Count ``node_name`` if it is a level's training node; other nodes are ignored."""
-        if is_training_node(node_name):
-            self.level_finished(node_name.rsplit(".", 1)[0], self._runs.get(node_name, 0))
-
-    def level_finished(self, level: str, runs: int = 0) -> str:
-        """Record a finished level (and its runs); returns the progress line."""
-        self.done += 1
-        self.runs_done += runs
-        elapsed = self._clock() - self._start
-        left = self.estimate_left(elapsed)
-        message = (
-            f"Level {self.done}/{self.total} · {self._runs_text()} runs · {elapsed:.0f} s elapsed, "
-            f"~{left:.0f} s left · {level}"
-        )
+    def _show(self, now: float | None = None, final: bool = False) -> None:
+        now = self._clock() if now is None else now
+        text = self.line(now)
         if self._bar is not None:
-            self._bar.update(self._task, completed=self.done, runs=self._runs_text(), left=f"~{left:.0f} s")
-        else:
-            log.info(message)
-        return message
+            total = self.total_runs + self.total_other
+            done = (self.runs_trained + self.other_done) / total if total else 1.0
+            self._bar.update(self._task, completed=done, detail=text.split(" · ", 1)[-1] if final else text)
+        elif not final or self._shown != (self.runs_trained, self.other_done):
+            log.info(text)  # the last line only when it says something new
+        self._shown = (self.runs_trained, self.other_done)
+        self._last_line = now
+
+
+def listen(channel: Any, progress: SweepProgress) -> threading.Thread:
+    """A thread that feeds ``progress`` the steps workers send on ``channel`` until it receives None."""
+
+    def drain() -> None:
+        while True:
+            try:
+                message = channel.get(timeout=1.0)
+            except queues.Empty:
+                continue
+            if message is None:
+                return
+            progress.steps(*message)
+
+    thread = threading.Thread(target=drain, name="sweep-progress-channel", daemon=True)
+    thread.start()
+    return thread

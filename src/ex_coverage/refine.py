@@ -4,12 +4,13 @@ intervals (ED80's and, with a downturn, the upper edge's) are narrow enough or t
 Each round goes, whole, to the edge whose interval is wider (:func:`ex_coverage.science.estimate.edge_to_refine`):
 runs at its estimate and at its interval's ends.
 
-Each round is recorded *before* it trains, in ``conf/<env>/parameters_refinement.yml`` (key ``refinement``),
-which the sweep grid reads (:func:`ex_coverage.sweep.active_grid`): the new levels are ordinary sweep levels
-(own namespace, catalog entries from the dataset factories, resumable with ``--only-missing-outputs``, shown by
-kedro-viz), and ``kedro run --pipeline reporting`` alone reproduces the refined report. An interrupted round
-loses nothing: its levels are already recorded, its finished runs persisted, and the next ``kedro refine`` (or
-``kedro run --only-missing-outputs``) trains what is missing.
+Each round is recorded *before* it trains, with the data: the catalog entry ``refinement_levels_<env>``
+(``data/05_model_input/refinement/<env>.json``), which the sweep grid reads (:func:`ex_coverage.sweep.grid_from`):
+the new levels are ordinary sweep levels (own namespace, catalog entries from the dataset factories, resumable
+with ``--only-missing-outputs``, shown by kedro-viz), and ``kedro run --pipeline reporting`` alone reproduces the
+refined report. Configuration (``conf/``) is never written. An interrupted round loses nothing: its levels are
+already recorded, its finished runs persisted, and the next ``kedro refine`` (or ``kedro run
+--only-missing-outputs``) trains what is missing. Deleting the entry's file returns to the configured grid.
 
 All rounds run in one process, one :class:`KedroSession` per round (a session runs once), so a round does not
 pay Python and Kedro start-up again.
@@ -19,18 +20,15 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ex_coverage.science.estimate import DoseResponse, edge_to_refine, fit_dose_response, refinement_points
 from ex_coverage.science.records import level_namespace
-from ex_coverage.sweep import REFINEMENT_FILE, SweepGrid
+from ex_coverage.sweep import SweepGrid, configured_grid, load_configuration, rebuild_pipelines, refinement_entry
 
 log = logging.getLogger(__name__)
 
@@ -67,28 +65,21 @@ def narrow_enough(fit: DoseResponse, width: float) -> bool:
     return fit.ed80 is not None and fit.ed80.width < width and (fit.upper is None or fit.upper.width < width)
 
 
-def refinement_path(project_path: Path, env: str | None) -> Path:
-    """``conf/<env>/parameters_refinement.yml`` (``env`` defaults to the project's default run environment)."""
-    from kedro.framework.project import settings
+def recorded_levels(project_path: Path, env: str | None) -> list[dict[str, Any]]:
+    """The levels refinement has added in ``env`` so far (each with its seeds and round)."""
+    _, catalog = load_configuration(env, project_path)
+    name = refinement_entry(env)
+    return list((catalog.load(name) or {}).get("levels") or []) if catalog.exists(name) else []
 
-    env = env or settings.CONFIG_LOADER_ARGS.get("default_run_env", "local")
-    return Path(project_path) / settings.CONF_SOURCE / env / REFINEMENT_FILE
 
-
-def record_round(path: Path, levels: list[dict[str, Any]], round_number: int) -> None:
-    """Append a round's levels to the refinement file (atomically: a crash leaves the old or the new file)."""
-    existing = yaml.safe_load(path.read_text()) if path.exists() else None
-    recorded = list(((existing or {}).get("refinement") or {}).get("levels") or [])
+def record_round(project_path: Path, env: str | None, levels: list[dict[str, Any]], round_number: int) -> None:
+    """Add a round's levels to the refinement entry (saved atomically: a crash leaves the old or the new file) and
+    have the pipelines built again with them."""
+    recorded = recorded_levels(project_path, env)
     recorded += [{**level, "seeds": list(level["seeds"]), "round": round_number} for level in levels]
-    text = (
-        "# Written by `kedro refine` (SPEC §9a): levels added near ED80 or the upper edge (`edge`), with their seeds.\n"
-        "# Read with the sweep grid by `kedro run` and `kedro viz`; delete this file to return to the configured grid.\n"
-        + yaml.safe_dump({"refinement": {"levels": recorded}}, sort_keys=False, default_flow_style=None)
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".yml.partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    _, catalog = load_configuration(env, project_path)
+    catalog.save(refinement_entry(env), {"levels": recorded})
+    rebuild_pipelines()
 
 
 def plan_round(fit: DoseResponse, grid: SweepGrid, runs_left: int, seeds_per_level: int) -> list[dict[str, Any]]:
@@ -142,21 +133,20 @@ def train_and_fit(project_path: Path, env: str | None, params: dict[str, Any], r
     """Train every missing run of the current grid (refinement levels included), then fit ``effective``."""
     from ex_coverage.pipelines.levels import boundary_name
     from ex_coverage.pipelines.reporting.nodes import build_run_table
-    from ex_coverage.sweep import active_grid
 
     start = time.perf_counter()
     with _session(project_path, env, params) as session:
         session.run(pipeline_names=["data_engineering", "training"], runner=runner, only_missing_outputs=True)
         context = session.load_context()
     catalog = context.catalog
-    grid = active_grid()
+    grid = configured_grid(env, project_path)
     parameters = context.params
     runs = build_run_table(
         parameters["reporting"]["thresholds"],
         parameters["training"],
         parameters["labels"],
         parameters["grids"],
-        catalog.load("dopesheet"),
+        catalog.load("schedule"),
         *(catalog.load(boundary_name(ns, "run_scores")) for ns in grid.namespaces),
         refinement_runs=grid.refinement_runs,
     )
@@ -176,13 +166,11 @@ def refine(
 ) -> DoseResponse:
     """Rounds until both intervals (effective) are narrower than ``width`` decades — ED80's alone without a
     downturn — or ``budget`` runs are added; then the reporting pipeline. Returns the last fit."""
-    from ex_coverage.sweep import active_grid
-
-    path = refinement_path(project_path, env)
     started = time.perf_counter()
     result = train_and_fit(project_path, env, params, runner_factory())
     echo(f"refine: start — {result.runs} runs; {_describe(result.fit)} [{result.seconds:.0f} s]")
-    added, round_number = 0, _last_round(path)
+    added = 0
+    round_number = max((int(level.get("round", 0)) for level in recorded_levels(project_path, env)), default=0)
     by_edge = {"ed80": 0, "upper": 0}
     while True:
         fit = result.fit
@@ -199,12 +187,12 @@ def refine(
                 f"an interval is still wider than {width:g} decades ({widths} decades)"
             )
             break
-        levels = plan_round(fit, active_grid(), budget - added, result.seeds_per_level)
+        levels = plan_round(fit, configured_grid(env, project_path), budget - added, result.seeds_per_level)
         if not levels:
             echo(f"refine: stopped — more runs near the current data cannot locate ED80 ({fit.reason})")
             break
         round_number += 1
-        record_round(path, levels, round_number)
+        record_round(project_path, env, levels, round_number)
         new_runs = sum(len(level["seeds"]) for level in levels)
         edge = levels[0]["edge"]
         added += new_runs
@@ -244,10 +232,3 @@ def report_nodes_to_run(catalog: Any) -> list[str]:
         for node in pipelines["reporting"].nodes
         if node.namespace is None or not catalog.exists(boundary_name(node.namespace, "report"))
     ]
-
-
-def _last_round(path: Path) -> int:
-    if not path.exists():
-        return 0
-    levels = ((yaml.safe_load(path.read_text()) or {}).get("refinement") or {}).get("levels") or []
-    return max((int(level.get("round", 0)) for level in levels), default=0)

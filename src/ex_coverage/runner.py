@@ -1,33 +1,32 @@
 """Runners for the sweep.
 
-- ``SweepRunner``: Kedro's ParallelRunner (one process per core) that trains the coverage levels
-  together — the training nodes in one batch per worker, each batch one ensemble (see
-  :func:`plan_training_batches`) — and logs a line per finished coverage level with levels done / total
-  and the estimated time left. This project's default for ``kedro run`` (see ``cli.py``).
-- ``DaskRunner``: runs each node as a task on a Dask cluster (``dask.distributed``, the optional
-  ``cluster`` extra), for sweeps bigger than one machine.
+- ``SweepRunner``: Kedro's ParallelRunner (one process per core) that trains the coverage levels together —
+  the pipeline it is handed gets ensemble nodes in place of the levels' training nodes
+  (:mod:`ex_coverage.ensembles`) — and shows the sweep's progress (:mod:`ex_coverage.progress`). This
+  project's default for ``kedro run`` (see ``cli.py``).
+- ``DaskRunner``: runs each node as a task on a Dask cluster (``dask.distributed``, the optional ``cluster``
+  extra), for sweeps bigger than one machine; its workers train the levels together too.
+
+Both use Kedro's runner extension points only: ``_run`` (rewrite the pipeline, then run it) and ``_get_executor``.
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
-import math
 import multiprocessing
 import multiprocessing.forkserver
 import os
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
-from itertools import chain
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
 
 from kedro.io import MemoryDataset
-from kedro.runner import AbstractRunner, ParallelRunner
-from kedro.runner.task import Task
+from kedro.io.core import get_protocol_and_path
+from kedro.runner import AbstractRunner, ParallelRunner, Task
 
-from ex_coverage.progress import LevelProgress, is_training_node
+from ex_coverage.datasets import dataset_filepath
+from ex_coverage.ensembles import train_levels_together
+from ex_coverage.progress import SweepProgress, connect, listen, report_steps, runs_of
 from ex_coverage.science.errors import ConfigurationError, ExCoverageError
 
 
@@ -35,11 +34,9 @@ class NodeFailedError(ExCoverageError, RuntimeError):
     """A node failed on a remote worker; the message names the node, the worker and the error."""
 
 
-log = logging.getLogger(__name__)
-
-#: Kedro's runners log per-node chatter to the runner's module logger; ours send it to Kedro's
-#: (``conf/logging.yml`` keeps ``kedro`` at WARNING by default).
-_KEDRO_RUNNER_LOG = logging.getLogger("kedro.runner")
+#: This module's own messages (Kedro's runners log their per-node chatter to the runner's module logger,
+#: ``ex_coverage.runner``, which ``conf/logging.yml`` keeps at WARNING).
+log = logging.getLogger("ex_coverage.cluster")
 
 
 #: What SweepRunner's workers need. Its workers fork from a forkserver that imports these once, while the
@@ -64,261 +61,93 @@ def start_worker_server() -> None:
     multiprocessing.forkserver.ensure_running()
 
 
-def trains_together(node: Any) -> bool:
-    """Whether ``node`` is a level's training node (:func:`~ex_coverage.pipelines.training.nodes.train_level`)."""
-    from ex_coverage.pipelines.training.nodes import train_level
+class ProgressPool(ProcessPoolExecutor):
+    """A process pool whose workers report training steps to ``progress`` (:func:`ex_coverage.progress.connect`)
+    and whose finished tasks (Kedro's ``Task`` returns its node) are counted by it, in the main process."""
 
-    return is_training_node(node.name) and getattr(node.func, "function", None) is train_level
+    def __init__(self, max_workers: int, progress: SweepProgress) -> None:
+        context = multiprocessing.get_context("forkserver")
+        self.progress = progress
+        self.channel = context.Queue()
+        self.listener = listen(self.channel, progress)
+        super().__init__(max_workers=max_workers, mp_context=context, initializer=connect, initargs=(self.channel,))
 
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future:
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._count)
+        return future
 
-def _runs(node: Any) -> int:
-    return len(node.func.kwargs["seeds"])
+    def _count(self, future: Future) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self.progress.node_finished(future.result())
 
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+        self.channel.put(None)
+        self.listener.join()
 
-def plan_training_batches(nodes: Iterable[Any], workers: int, max_runs: int) -> list[tuple[Any, ...]]:
-    """The training nodes among ``nodes`` in batches, each to be trained as one ensemble by one worker.
-
-    Training costs mostly per step, not per run, so fewer, larger ensembles are faster: one batch per
-    worker (every core trains), more where a batch would exceed ``max_runs`` runs (a level larger than
-    that is a batch of its own); runs are spread evenly, largest level first. Only nodes reading the same
-    shared datasets share a batch. Deterministic.
-    """
-    groups: dict[tuple[str, ...], list[Any]] = {}
-    for node in sorted((n for n in nodes if trains_together(n)), key=lambda n: n.name):
-        shared = tuple(name for name in node.inputs if not name.startswith(f"{node.namespace}."))
-        groups.setdefault(shared, []).append(node)
-    batches: list[tuple[Any, ...]] = []
-    for group in groups.values():
-        count = min(len(group), max(workers, math.ceil(sum(map(_runs, group)) / max_runs)))
-        while True:
-            bins: list[list[Any]] = [[] for _ in range(count)]
-            for node in sorted(group, key=_runs, reverse=True):
-                min(bins, key=lambda b: sum(map(_runs, b))).append(node)
-            if count == len(group) or all(len(b) == 1 or sum(map(_runs, b)) <= max_runs for b in bins):
-                break
-            count += 1
-        batches += [tuple(sorted(b, key=lambda n: n.name)) for b in bins]
-    return batches
-
-
-def priorities(nodes: Sequence[Any], dependencies: dict[Any, set[Any]]) -> dict[Any, tuple[int, int]]:
-    """For each node, ``(longest chain, descendants)``: the number of nodes on the longest chain from it to
-    the end of the run (itself included), then how many nodes depend on it, directly or not.
-
-    Ready nodes go to the workers highest first, so that what finishes the run (scores → run table →
-    estimate → report) does not queue behind dozens of independent figures.
-    """
-    dependents: dict[Any, list[Any]] = {node: [] for node in nodes}
-    for node in nodes:
-        for parent in dependencies[node]:
-            dependents[parent].append(node)
-    length: dict[Any, int] = {}
-    below: dict[Any, set[Any]] = {}
-    for node in reversed(nodes):  # Kedro sorts pipeline.nodes topologically
-        length[node] = 1 + max((length[child] for child in dependents[node]), default=0)
-        below[node] = set(dependents[node]).union(*(below[child] for child in dependents[node]))
-    return {node: (length[node], len(below[node])) for node in nodes}
-
-
-def train_nodes_together(nodes: Sequence[Any], inputs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Run training nodes (each with its loaded ``inputs``) as one ensemble; returns each node's outputs by
-    dataset name, exactly as running the node alone would give them."""
-    from ex_coverage.pipelines.training.nodes import train_level, train_levels
-
-    signature = inspect.signature(train_level)
-    calls = [
-        signature.bind(*(node_inputs[name] for name in node.inputs), **node.func.kwargs).arguments
-        for node, node_inputs in zip(nodes, inputs)
-    ]
-    shared = {k: v for k, v in calls[0].items() if k not in ("label_multiplier", "seeds")}
-    results = train_levels(**shared, levels=[(call["label_multiplier"], call["seeds"]) for call in calls])
-    # The training template names each output dataset after its key (``model_seed_3`` → ``<level>.model_seed_3``).
-    return [{name: result[name.rsplit(".", 1)[-1]] for name in node.outputs} for node, result in zip(nodes, results)]
-
-
-@functools.cache
-def _worker_hooks() -> Any:
-    """This worker's hook manager, made (and the project and logging configured) on its first task only:
-    Kedro's ``Task`` does it for every node, ~20 ms each."""
-    from kedro.framework.project import LOGGING, PACKAGE_NAME
-
-    return Task._run_node_synchronization(package_name=PACKAGE_NAME, logging_config=LOGGING)
-
-
-class WorkerTask(Task):
-    """Kedro's ``Task`` for one node on a SweepRunner worker, with the worker's hook manager."""
-
-    def execute(self) -> Any:
-        self.hook_manager, self.parallel = _worker_hooks(), False  # set up already: Task skips its set-up
-        return super().execute()
-
-
-class TrainingBatch:
-    """Several training nodes as one task on a ParallelRunner worker: one ensemble, with the dataset and node
-    hooks Kedro's ``Task`` (Kedro 1.7) gives each node. Returns the nodes."""
-
-    def __init__(self, nodes: Sequence[Any], catalog: Any, run_id: str | None) -> None:
-        self.nodes = list(nodes)
-        self.catalog = catalog
-        self.run_id = run_id
-
-    def __call__(self) -> list[Any]:
-        hooks = _worker_hooks()
-        context = {"catalog": self.catalog, "is_async": False, "run_id": self.run_id}
-        inputs = []
-        for node in self.nodes:
-            loaded = {}
-            for name in node.inputs:
-                hooks.hook.before_dataset_loaded(dataset_name=name, node=node)
-                loaded[name] = self.catalog.load(name)
-                hooks.hook.after_dataset_loaded(dataset_name=name, data=loaded[name], node=node)
-            loaded.update(Task._collect_inputs_from_hook(node, self.catalog, loaded, False, hooks, run_id=self.run_id))
-            inputs.append(loaded)
-        try:
-            outputs = train_nodes_together(self.nodes, inputs)
-        except Exception as error:
-            for node, node_inputs in zip(self.nodes, inputs):
-                hooks.hook.on_node_error(error=error, node=node, inputs=node_inputs, **context)
-            raise
-        for node, node_inputs, node_outputs in zip(self.nodes, inputs, outputs):
-            hooks.hook.after_node_run(node=node, inputs=node_inputs, outputs=node_outputs, **context)
-            for name, data in node_outputs.items():
-                hooks.hook.before_dataset_saved(dataset_name=name, data=data, node=node)
-                self.catalog.save(name, data)
-                hooks.hook.after_dataset_saved(dataset_name=name, data=data, node=node)
-            for name in node.confirms:
-                self.catalog.confirm(name)
-        return self.nodes
+    def __exit__(self, error_type: Any, error: Any, traceback: Any) -> bool:
+        # A run that fails or is interrupted (Ctrl-C) starts nothing more: tasks still queued are cancelled.
+        self.shutdown(wait=True, cancel_futures=error_type is not None)
+        return False
 
 
 class SweepRunner(ParallelRunner):
-    """ParallelRunner (one process per core) that trains coverage levels together and shows per-level progress.
+    """Kedro's ParallelRunner (one process per core) that trains coverage levels together and shows progress.
 
-    The training nodes go in batches (:func:`plan_training_batches`, at most ``max_runs_per_batch`` runs
-    each), a batch to a worker as one ensemble: the same models, bit for bit, as training each level
-    alone (SequentialRunner, DaskRunner), in a fraction of the time. ``max_workers`` defaults to the
-    number of cores.
+    The pipeline it is handed — already filtered by Kedro (``--only-missing-outputs``) — has its levels' training
+    nodes replaced by ensemble nodes (:func:`~ex_coverage.ensembles.train_levels_together`, at most
+    ``max_runs_per_batch`` runs each, one per worker), then runs with ParallelRunner's own scheduling: the same
+    models, bit for bit, as training each level alone (SequentialRunner), in a fraction of the time. Workers fork
+    from a forkserver that has imported torch, Lightning and the project (:func:`start_worker_server`).
+    ``max_workers`` defaults to the number of cores.
     """
 
     def __init__(self, max_workers: int | None = None, is_async: bool = False, max_runs_per_batch: int = 64) -> None:
         super().__init__(max_workers=max_workers, is_async=is_async)
-        self._max_runs_per_batch = int(max_runs_per_batch)
-
-    @property
-    def _logger(self) -> logging.Logger:
-        return _KEDRO_RUNNER_LOG
+        self.workers = int(max_workers) if max_workers else os.cpu_count() or 1
+        self.max_runs_per_batch = int(max_runs_per_batch)
+        self.progress: SweepProgress | None = None
 
     def _get_executor(self, max_workers: int) -> Executor:
         start_worker_server()  # a no-op when the CLI has started it already
-        return ProcessPoolExecutor(max_workers=max_workers, mp_context=multiprocessing.get_context("forkserver"))
+        return ProgressPool(max_workers, self.progress or SweepProgress([]))
 
     def _run(self, pipeline: Any, catalog: Any, hook_manager: Any = None, run_id: str | None = None) -> None:
-        with LevelProgress.for_nodes(pipeline.nodes) as self._progress:
-            self._run_batched(pipeline, catalog, run_id)
-
-    def _run_batched(self, pipeline: Any, catalog: Any, run_id: str | None) -> None:
-        """Kedro 1.7's ``AbstractRunner._run`` loop for a process pool, except that each batch of training
-        nodes is submitted as one task once all of its nodes are ready, and ready nodes are submitted
-        highest :func:`priorities` first."""
-        nodes = pipeline.nodes
-        if not nodes:  # nothing to do: no pool, no wait for its workers
+        if not pipeline.nodes:  # nothing to do: no pool, no wait for its workers
             return
-        self._validate_catalog(catalog)
-        self._validate_nodes(nodes)
-        self._set_manager_datasets(catalog)
-        load_counts = Counter(chain.from_iterable(n.inputs for n in nodes))
-        dependencies = pipeline.node_dependencies
-        workers = self._get_required_workers_count(pipeline)
-        batch_of = {
-            node: batch
-            for batch in plan_training_batches(nodes, workers, self._max_runs_per_batch)
-            if len(batch) > 1
-            for node in batch
-        }
-        priority = priorities(nodes, dependencies)
-        todo, done_nodes, futures = set(dependencies), set(), set()
-        finished_nodes: list[Any] = []
-        with self._get_executor(workers) as executor:
-            while True:
-                # Only as many tasks as workers are in flight: a node that becomes ready later but lies on a
-                # longer chain overtakes those still waiting (the pool itself would run them first come, first served).
-                for task, task_nodes in self._ready_tasks(
-                    todo, done_nodes, dependencies, priority, batch_of, catalog, run_id
-                ):
-                    if len(futures) >= workers:
-                        break
-                    futures.add(executor.submit(task))
-                    todo -= set(task_nodes)
-                for node in finished_nodes:  # after submitting: Kedro's release takes ~15 ms a node
-                    self._release_datasets(node, catalog, load_counts, pipeline)
-                if not futures:
-                    if todo:
-                        self._raise_runtime_error(todo, done_nodes, set(), None)
-                    break
-                finished, futures = wait(futures, return_when=FIRST_COMPLETED)
-                finished_nodes = self._finish(finished, done_nodes, pipeline, catalog)
-
-    def _finish(self, finished: set[Any], done_nodes: set[Any], pipeline: Any, catalog: Any) -> list[Any]:
-        """The nodes of finished tasks, recorded as done (raising a task's error, with Kedro's advice on resuming)."""
-        nodes = []
-        for future in finished:
-            try:
-                result = future.result()
-            except Exception:
-                self._suggest_resume_scenario(pipeline, done_nodes, catalog)
-                raise
-            for node in result if isinstance(result, list) else [result]:
-                done_nodes.add(node)
-                nodes.append(node)
-                self._logger.info("Completed node: %s", node.name)
-                self._logger.info("Completed %d out of %d tasks", len(done_nodes), len(pipeline.nodes))
-        return nodes
-
-    def _ready_tasks(
-        self,
-        todo: set[Any],
-        done: set[Any],
-        dependencies: dict[Any, set[Any]],
-        priority: dict[Any, tuple[int, int]],
-        batch_of: dict[Any, tuple[Any, ...]],
-        catalog: Any,
-        run_id: str | None,
-    ) -> Iterator[tuple[Any, Sequence[Any]]]:
-        """The tasks that can start now, highest priority first, each with its nodes: a node's, or a training
-        batch's once all of its nodes are ready."""
-        seen: set[Any] = set()
-        for node in sorted(todo, key=lambda n: (-priority[n][0], -priority[n][1], n.name)):
-            if node in seen or not dependencies[node] <= done:
-                continue
-            batch = batch_of.get(node)
-            if batch is None:
-                yield WorkerTask(node=node, catalog=catalog, is_async=self._is_async, run_id=run_id), [node]
-            elif all(dependencies[n] <= done for n in batch):
-                seen.update(batch)
-                yield TrainingBatch(batch, catalog, run_id), batch
-
-    # Called in the main process after each node completes: the one place that sees them all.
-    def _release_datasets(self, node: Any, catalog: Any, load_counts: Any, pipeline: Any) -> None:
-        super()._release_datasets(node, catalog, load_counts, pipeline)
-        self._progress.node_finished(node.name)
+        pipeline = train_levels_together(pipeline, self.workers, self.max_runs_per_batch, on_steps=report_steps)
+        with SweepProgress(pipeline.nodes, self.workers) as self.progress:
+            super()._run(pipeline, catalog, hook_manager, run_id)
 
 
 @functools.cache
 def _dask_worker_hooks(package: str) -> Any:
-    """This Dask worker's hook manager for ``package``, made (and the project configured) on its first task only,
-    as :func:`_worker_hooks` is on a SweepRunner worker: ~40 ms a task otherwise."""
-    from kedro.framework.hooks.manager import _create_hook_manager, _register_hooks
+    """This Dask worker's hook manager, with the project's hooks (``settings.HOOKS``), made (and the project
+    configured) on its first task only. Kedro's public hook specifications and markers, on pluggy."""
+    from kedro.framework.hooks import specs
+    from kedro.framework.hooks.markers import HOOK_NAMESPACE
     from kedro.framework.project import configure_project, settings
+    from pluggy import PluginManager
 
     configure_project(package)
-    hooks = _create_hook_manager()
-    _register_hooks(hooks, settings.HOOKS)
+    hooks = PluginManager(HOOK_NAMESPACE)
+    for spec in (
+        specs.NodeSpecs,
+        specs.PipelineSpecs,
+        specs.DataCatalogSpecs,
+        specs.DatasetSpecs,
+        specs.KedroContextSpecs,
+    ):
+        hooks.add_hookspecs(spec)
+    for project_hooks in settings.HOOKS:
+        hooks.register(project_hooks)
     return hooks
 
 
 def _run_node_on_worker(
     node: Any, catalog: Any, is_async: bool, run_id: str | None, package: str, project: str | None, *upstream: Any
-) -> str:
+) -> Any:
     """Run one node on a Dask worker: inputs are loaded from, and outputs saved to, the shared files.
 
     ``project`` is the shared project folder, or None when every dataset is on an object store.
@@ -327,14 +156,13 @@ def _run_node_on_worker(
         os.chdir(project)  # catalog paths are relative to the project folder, shared by every worker
     hooks = _dask_worker_hooks(package)
     try:
-        Task(node=node, catalog=catalog, hook_manager=hooks, is_async=is_async, run_id=run_id).execute()
+        return Task(node=node, catalog=catalog, is_async=is_async, hook_manager=hooks, run_id=run_id).execute()
     except Exception as error:
         from distributed import get_worker
 
         raise NodeFailedError(
             f"node {node.name!r} failed on Dask worker {get_worker().address}: {type(error).__name__}: {error}"
         ) from error
-    return node.name
 
 
 def _security(ca_file: str | None, cert: str | None, key: str | None) -> Any:
@@ -385,25 +213,24 @@ class DaskRunner(AbstractRunner):
         threads_per_worker: int = 1,
         training_gpus: int = 0,
         is_async: bool = False,
+        max_runs_per_batch: int = 64,
         tls_ca_file: str | None = None,
         tls_client_cert: str | None = None,
         tls_client_key: str | None = None,
         security: Any = None,
     ) -> None:
         super().__init__(is_async=is_async)
+        self.loads_async = is_async
         self._address = address
         self._n_workers = int(n_workers) if n_workers is not None else None
         self._threads_per_worker = int(threads_per_worker)
         self._training_gpus = int(training_gpus)
+        self._max_runs_per_batch = int(max_runs_per_batch)
         if security == "temporary":  # from --runner-params: a local cluster with throw-away certificates
             from distributed.security import Security
 
             security = Security.temporary()
         self._security = security or _security(tls_ca_file, tls_client_cert, tls_client_key)
-
-    @property
-    def _logger(self) -> logging.Logger:
-        return _KEDRO_RUNNER_LOG
 
     def _get_executor(self, max_workers: int) -> None:
         return None
@@ -437,11 +264,8 @@ class DaskRunner(AbstractRunner):
     @staticmethod
     def _shared_folder(pipeline: Any, catalog: Any) -> str | None:
         """This folder when a dataset of the pipeline is a local file (workers must see it), else None."""
-        local = [
-            d
-            for d in pipeline.datasets()
-            if getattr(catalog.get(d, fallback_to_runtime_pattern=True), "_protocol", None) == "file"
-        ]
+        filepaths = (dataset_filepath(catalog, d) for d in pipeline.datasets())
+        local = [path for path in filepaths if path and get_protocol_and_path(path)[0] == "file"]
         return os.getcwd() if local else None
 
     def _run(self, pipeline: Any, catalog: Any, hook_manager: Any = None, run_id: str | None = None) -> None:
@@ -451,30 +275,23 @@ class DaskRunner(AbstractRunner):
         self._check_file_backed(pipeline, catalog)
         project = self._shared_folder(pipeline, catalog)
         client, cluster = self._client()
-        progress = LevelProgress.for_nodes(pipeline.nodes)
-        log.info(
-            "Dask cluster: %s (%d workers)",
-            client.dashboard_link or client.scheduler.address,
-            len(client.scheduler_info()["workers"]),
-        )
+        workers = len(client.scheduler_info()["workers"])
+        log.info("Dask cluster: %s (%d workers)", client.dashboard_link or client.scheduler.address, workers)
+        pipeline = train_levels_together(pipeline, max(1, workers), self._max_runs_per_batch)
         try:
-            progress.start()
-            parents = pipeline.node_dependencies
-            futures: dict[Any, Any] = {}
-            for node in pipeline.nodes:  # topologically sorted: parents are submitted first
-                resources = (
-                    {"GPU": self._training_gpus} if self._training_gpus and is_training_node(node.name) else None
-                )
-                futures[node] = client.submit(
-                    _run_node_on_worker, node, catalog, self._is_async, run_id, PACKAGE_NAME, project,
-                    *(futures[p] for p in parents[node]), key=f"{node.name}-{run_id or os.getpid()}", pure=False, resources=resources,
-                )  # fmt: skip
-            for done, future in enumerate(as_completed(futures.values()), start=1):
-                name = future.result()
-                log.debug("Completed node: %s (%d out of %d tasks)", name, done, len(futures))
-                progress.node_finished(name)
+            with SweepProgress(pipeline.nodes, max(1, workers)) as progress:
+                parents = pipeline.node_dependencies
+                futures: dict[Any, Any] = {}
+                for node in pipeline.nodes:  # topologically sorted: parents are submitted first
+                    resources = {"GPU": self._training_gpus} if self._training_gpus and runs_of(node) else None
+                    futures[node] = client.submit(
+                        _run_node_on_worker, node, catalog, self.loads_async, run_id, PACKAGE_NAME, project,
+                        *(futures[p] for p in parents[node]), key=f"{node.name}-{run_id or os.getpid()}", pure=False,
+                        resources=resources,
+                    )  # fmt: skip
+                for future in as_completed(futures.values()):
+                    progress.node_finished(future.result())
         finally:
-            progress.close()
             client.close()
             if cluster is not None:
                 cluster.close()

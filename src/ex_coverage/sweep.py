@@ -9,27 +9,29 @@ from __future__ import annotations
 import inspect
 import numbers
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial, update_wrapper
 from pathlib import Path
 from typing import Any
 
-from ex_coverage.science.config import MAX_SEED
-from ex_coverage.science.errors import ExCoverageError
+from ex_coverage.science.config import MAX_SEED, reject_unknown_keys
+from ex_coverage.science.errors import ConfigurationError
 from ex_coverage.science.labels import CoverageError, solve_multiplier
 from ex_coverage.science.records import coverage_token, level_namespace
 
 GRID_FILE = "conf/<env>/parameters_sweep.yml"
-#: Levels added by `kedro refine` (SPEC §9a), one file per config environment, read with the grid.
-REFINEMENT_FILE = "parameters_refinement.yml"
-#: Parameters that shape the pipelines: the sweep grid, its refinement levels and the budget map's grid.
-GRID_KEYS = ("sweep", "refinement", "budget_map")
+#: Levels added by `kedro refine` (SPEC §9a): results, kept with the data as a catalog entry (a dataset factory), one
+#: per configuration environment; read with the grid.
+REFINEMENT_ENTRY = "refinement_levels_{env}"
+#: Parameters that shape the pipelines: the sweep grid and the budget map's grid.
+GRID_KEYS = ("sweep", "budget_map")
 #: The keys of ``sweep``.
 SWEEP_KEYS = ("coverages", "seeds")
 
 
-class SweepConfigError(ExCoverageError, ValueError):
+class SweepConfigError(ConfigurationError):
     """The sweep grid is invalid; the message names the key and the offending entry."""
 
 
@@ -110,16 +112,12 @@ def parse_grid(params: Mapping[str, Any], source: str = GRID_FILE) -> SweepGrid:
     """Validate ``{"coverages": [...], "seeds": [...]}`` and return the grid, coverages sorted."""
     if not isinstance(params, Mapping):
         raise SweepConfigError(f"{source}: 'sweep' must be a mapping with keys 'coverages' and 'seeds'")
-    unknown = sorted(set(params) - set(SWEEP_KEYS), key=str)
-    if unknown:
-        raise SweepConfigError(
-            f"{source}: unknown key(s) {', '.join(f'sweep.{k}' for k in unknown)} (allowed: {', '.join(SWEEP_KEYS)})"
-        )
+    reject_unknown_keys(params, "sweep", SWEEP_KEYS, source, SweepConfigError)
     coverages = parse_coverages(params.get("coverages"), "sweep.coverages", source)
     return SweepGrid(coverages, parse_seeds(params.get("seeds"), "sweep.seeds", source))
 
 
-def parse_refinement(params: Any, grid: SweepGrid, source: str = f"conf/<env>/{REFINEMENT_FILE}") -> SweepGrid:
+def parse_refinement(params: Any, grid: SweepGrid, source: str = "refinement levels") -> SweepGrid:
     """Add the refinement levels ``{"levels": [{"coverage": c, "seeds": [...]}, ...]}`` to ``grid``.
 
     A refinement level may coincide with a grid level (its seeds are then trained in addition); a seed may
@@ -202,40 +200,86 @@ def bind(function, **kwargs):
     return _Bound(function, kwargs)
 
 
-_active_parameters: dict[str, Any] | None = None
+def config_env(env: str | None = None) -> str:
+    """The configuration environment pipelines are built for: ``env``, else ``KEDRO_ENV`` (Kedro's own variable,
+    which ``kedro run --env`` sets for its run, see ``cli.py``), else the project's default run environment."""
+    from kedro.framework.project import settings
+
+    return env or os.environ.get("KEDRO_ENV") or settings.CONFIG_LOADER_ARGS.get("default_run_env", "local")
 
 
-def use_parameters(parameters: Mapping[str, Any]) -> bool:
-    """Make ``parameters`` (of the session's config environment and --params) the source of the grid.
+def refinement_entry(env: str | None = None) -> str:
+    """The catalog entry of the levels ``kedro refine`` added in this environment (``refinement_levels_<env>``)."""
+    return REFINEMENT_ENTRY.format(env=config_env(env))
 
-    Returns True when the grid changed from the one pipelines were last built with.
-    """
-    global _active_parameters
-    changed = _active_parameters is not None and any(
-        _active_parameters.get(key) != parameters.get(key) for key in GRID_KEYS
+
+def load_configuration(env: str | None = None, project_path: Path | None = None) -> tuple[Mapping[str, Any], Any]:
+    """The parameters and catalog of ``env`` (:func:`config_env`) in ``project_path`` (this folder), read with the
+    project's config loader as a session reads them: what shapes the pipelines outside a session."""
+    from kedro.framework.project import settings
+    from kedro.io import DataCatalog
+
+    loader = settings.CONFIG_LOADER_CLASS(
+        conf_source=str(Path(project_path or Path.cwd()) / settings.CONF_SOURCE),
+        env=config_env(env),
+        **settings.CONFIG_LOADER_ARGS,
     )
-    _active_parameters = dict(parameters)
-    return changed
+    return loader["parameters"], DataCatalog.from_config(loader["catalog"])
 
 
-def active_parameters() -> Mapping[str, Any]:
-    """The parameters of the active session, or — outside a session — of ``KEDRO_ENV`` (default ``local``)."""
-    parameters = _active_parameters
-    if parameters is None:
-        from kedro.framework.project import settings
-
-        loader = settings.CONFIG_LOADER_CLASS(
-            conf_source=str(Path.cwd() / settings.CONF_SOURCE),
-            env=os.environ.get("KEDRO_ENV"),
-            **settings.CONFIG_LOADER_ARGS,
-        )
-        parameters = loader["parameters"]
-    return parameters
-
-
-def active_grid() -> SweepGrid:
-    """The sweep grid of the active session, or — outside a session — of ``KEDRO_ENV`` (default ``local``)."""
-    parameters = active_parameters()
+def grid_from(parameters: Mapping[str, Any], catalog: Any, env: str | None = None) -> SweepGrid:
+    """The sweep grid of ``parameters`` (``sweep``) with the levels refinement added in ``env`` (the catalog entry
+    :func:`refinement_entry`, where it exists)."""
     if "sweep" not in parameters:
         raise SweepConfigError(f"{GRID_FILE}: no 'sweep' key (expected sweep.coverages and sweep.seeds)")
-    return parse_refinement(parameters.get("refinement"), parse_grid(parameters["sweep"]))
+    grid = parse_grid(parameters["sweep"])
+    name = refinement_entry(env)
+    if not catalog.exists(name):
+        return grid
+    return parse_refinement(
+        catalog.load(name), grid, source=str(catalog.config_resolver.resolve_pattern(name)["filepath"])
+    )
+
+
+def configured_grid(env: str | None = None, project_path: Path | None = None) -> SweepGrid:
+    """The sweep grid of ``env`` (:func:`config_env`), refinement levels included: the one every pipeline, kedro-viz
+    and notebook is built from."""
+    parameters, catalog = load_configuration(env, project_path)
+    return grid_from(parameters, catalog, env)
+
+
+def refuse_grid_params(params: Mapping[str, Any] | None) -> None:
+    """``--params`` cannot change what shapes the pipelines (they are built from configuration before a run starts):
+    refuse a grid key in one line that names where to set it."""
+    keys = sorted(set(params or {}) & set(GRID_KEYS))
+    if keys:
+        raise SweepConfigError(
+            f"--params {', '.join(keys)}: the grid shapes the pipelines, which are built from the configuration "
+            f"files before the run; set it in conf/local/ (e.g. {GRID_FILE.replace('<env>', 'local')}) or in "
+            "another environment (--env) instead"
+        )
+
+
+def rebuild_pipelines() -> None:
+    """Have Kedro build the project's pipelines again on next use (its registry is built once per process): after
+    ``KEDRO_ENV`` or the refinement levels changed."""
+    from kedro.framework.project import PACKAGE_NAME, pipelines
+
+    pipelines.configure(f"{PACKAGE_NAME}.pipeline_registry")
+
+
+@contextmanager
+def pipelines_for(env: str | None) -> Iterator[None]:
+    """Within the block, the pipelines are built for ``env`` (``KEDRO_ENV``; unchanged when ``env`` is None)."""
+    previous = os.environ.get("KEDRO_ENV")
+    if env:
+        os.environ["KEDRO_ENV"] = env
+    rebuild_pipelines()
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("KEDRO_ENV", None)
+        else:
+            os.environ["KEDRO_ENV"] = previous
+        rebuild_pipelines()

@@ -62,15 +62,28 @@ def is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def reject_unknown_keys(
+    params: Mapping[str, Any],
+    key: str,
+    allowed: Sequence[str],
+    source: str,
+    error: type[ConfigurationError] = ConfigurationError,
+) -> None:
+    """Raise ``error`` naming every key of the mapping ``params`` (found at ``key`` in ``source``) that is not
+    ``allowed``: a misspelt key would otherwise be ignored and its default used. The one check and message for
+    every parameter group."""
+    unknown = sorted(set(params) - set(allowed), key=str)
+    if unknown:
+        raise error(
+            f"{source}: unknown key{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(f'{key}.{k}' for k in unknown)} (allowed: {', '.join(allowed)})"
+        )
+
+
 def _mapping(params: Any, key: str, source: str, keys: Sequence[str], required: Sequence[str] = ()) -> Mapping:
     if not isinstance(params, Mapping):
         raise ConfigurationError(f"{source}: {key} must be a mapping with keys {', '.join(keys)}, got {params!r}")
-    unknown = sorted(set(params) - set(keys), key=str)
-    if unknown:
-        raise ConfigurationError(
-            f"{source}: unknown key{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(f'{key}.{k}' for k in unknown)} (allowed: {', '.join(keys)})"
-        )
+    reject_unknown_keys(params, key, keys, source)
     missing = [k for k in required if k not in params]
     if missing:
         raise ConfigurationError(f"{source}: missing {', '.join(f'{key}.{k}' for k in missing)}")

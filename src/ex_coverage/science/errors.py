@@ -29,3 +29,7 @@ class TrainingDiverged(ExCoverageError, RuntimeError):
 
 class StaleResultsError(ExCoverageError, RuntimeError):
     """Results were produced by a configuration other than the current one."""
+
+
+class ForeignModelError(StaleResultsError):
+    """A model file was not made by the run whose record lies beside it (or by that place's run)."""

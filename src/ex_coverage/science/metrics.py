@@ -16,7 +16,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from ex_coverage.science.architecture import ANCHOR
-from ex_coverage.science.errors import ConfigurationError
+from ex_coverage.science.config import REPORTING_FILE, reject_unknown_keys
 
 #: The metric values of one run, per criterion (SPEC §8): the one definition of their names and order.
 #: Run tables, level summaries and figures take their metric columns from here. ``ablation_r2`` is M5's
@@ -54,11 +54,7 @@ class Thresholds:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Thresholds:
-        unknown = set(params) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigurationError(
-                f"reporting.thresholds: unknown keys {sorted(unknown)} (known: {sorted(cls.__dataclass_fields__)})"
-            )
+        reject_unknown_keys(params, "reporting.thresholds", list(cls.__dataclass_fields__), REPORTING_FILE)
         return cls(**params)
 
     def to_dict(self) -> dict[str, float]:

@@ -9,14 +9,16 @@ member as a :class:`ColourAutoencoder` state_dict.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ex_coverage.science.architecture import LATENT_DIM, LAYERS
+from ex_coverage.science.records import MODEL_WEIGHTS
 
 
 class ColourAutoencoder(nn.Module):
@@ -36,10 +38,11 @@ class ColourAutoencoder(nn.Module):
         return (y if self.training else y.clamp(0.0, 1.0)), z
 
 
-def load_autoencoder(state_dict: dict[str, Tensor]) -> ColourAutoencoder:
-    """A :class:`ColourAutoencoder` in eval mode with the given weights."""
+def load_autoencoder(weights: Mapping[str, Any]) -> ColourAutoencoder:
+    """A :class:`ColourAutoencoder` in eval mode with the given weights: a ``state_dict``, or a model file's
+    contents (weights and run identity, :func:`~ex_coverage.science.records.bind_model`)."""
     model = ColourAutoencoder()
-    model.load_state_dict(state_dict)
+    model.load_state_dict(weights[MODEL_WEIGHTS] if MODEL_WEIGHTS in weights else weights)
     return model.eval()
 
 

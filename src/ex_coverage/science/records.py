@@ -13,7 +13,7 @@ import numpy as np
 
 from ex_coverage import __version__
 from ex_coverage.science.architecture import LAYERS
-from ex_coverage.science.errors import StaleResultsError
+from ex_coverage.science.errors import ForeignModelError, StaleResultsError
 
 
 def coverage_token(coverage: float) -> str:
@@ -107,6 +107,87 @@ def check_fresh(
             f"(levels {', '.join(sorted({level_namespace(c) for c, _ in stale}))}). "
             "Refresh them with `kedro run --pipeline sweep` (without --only-missing-outputs)."
         )
+
+
+#: A model file (``data/06_models/<level>/seed_<s>.pt``) holds the weights under ``state_dict`` and, under ``run``,
+#: the identity of the run that made them (coverage, seed, fingerprint; a budget-map run also its label
+#: coverages): ``torch.load(path, weights_only=True)["state_dict"]`` is the plain ``state_dict``.
+MODEL_WEIGHTS, MODEL_RUN = "state_dict", "run"
+
+
+def run_identity(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What identifies a run: its coverage, seed and fingerprint (and a budget-map run's label coverages)."""
+    identity = {
+        "coverage": float(record["coverage"]),
+        "seed": int(record["seed"]),
+        "fingerprint": record["fingerprint"],
+    }
+    if record.get("label_coverages") is not None:
+        identity["label_coverages"] = {name: float(c) for name, c in record["label_coverages"].items()}
+    return identity
+
+
+def bind_model(state_dict: Mapping[str, Any], record: Mapping[str, Any]) -> dict[str, Any]:
+    """A model file's contents: the weights and the identity of the run (its record) that made them."""
+    return {MODEL_WEIGHTS: dict(state_dict), MODEL_RUN: run_identity(record)}
+
+
+def model_weights(model: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``state_dict`` of a model file's contents (see :data:`MODEL_WEIGHTS`)."""
+    return dict(model[MODEL_WEIGHTS])
+
+
+def describe_run(identity: Mapping[str, Any]) -> str:
+    """``coverage 0.002 seed 3`` (``red coverage 0.001, vibrant coverage 0 seed 3`` for a budget-map run)."""
+    label_coverages = identity.get("label_coverages")
+    where = (
+        ", ".join(f"{name} coverage {c:g}" for name, c in label_coverages.items())
+        if label_coverages
+        else f"coverage {identity['coverage']:g}"
+    )
+    return f"{where} seed {identity['seed']}"
+
+
+def check_model_binding(
+    model: Mapping[str, Any],
+    record: Mapping[str, Any],
+    place: str,
+    retrain: str,
+    expected: Mapping[str, Any] | None = None,
+) -> None:
+    """Raise :class:`ForeignModelError` unless ``model`` was made by the run of ``record``.
+
+    ``place`` names where both were found (e.g. ``level coverage_0p002, seed 3``), ``retrain`` the command that
+    makes them again. With ``expected`` (the place's ``seed`` and ``coverage``, or a budget cell's
+    ``label_coverages``), the record must also be that place's run: a model and record copied together from elsewhere are refused too.
+    """
+    run = model.get(MODEL_RUN) if isinstance(model, Mapping) else None
+    advice = f"delete it (or its level's results) and run `{retrain}`"
+    if not isinstance(run, Mapping) or MODEL_WEIGHTS not in model:
+        raise ForeignModelError(
+            f"{place}: the model file does not say which run made it (saved before models were bound to their "
+            f"run records, or not by this project): {advice}"
+        )
+    if run_identity(run) != run_identity(record):
+        raise ForeignModelError(
+            f"{place}: the model file belongs to {describe_run(run)} (fingerprint {run.get('fingerprint')}), not to "
+            f"the run record beside it ({describe_run(record)}, fingerprint {record.get('fingerprint')}): {advice}"
+        )
+    if expected is not None and _place_key(record, expected) != _place_key(expected, expected):
+        raise ForeignModelError(
+            f"{place}: the model and run record there belong to {describe_run(run)}, another place's run: {advice}"
+        )
+
+
+def _place_key(run: Mapping[str, Any], keys: Iterable[str]) -> tuple[Any, ...]:
+    """The ``keys`` of a run that say where its results are filed (``coverage``, ``seed``, ``label_coverages``),
+    coverages as they appear in names."""
+    values = {
+        "coverage": lambda c: coverage_token(c),
+        "seed": int,
+        "label_coverages": lambda coverages: sorted((name, coverage_token(c)) for name, c in (coverages or {}).items()),
+    }
+    return tuple(values[key](run.get(key)) for key in keys)
 
 
 def environment() -> dict[str, str]:

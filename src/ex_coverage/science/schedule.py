@@ -8,7 +8,6 @@ file, the row (as numbered in the file, header = row 1) and the column.
 from __future__ import annotations
 
 import hashlib
-import io
 import itertools
 import math
 import re
@@ -199,21 +198,24 @@ def parse_schedule(frame: pd.DataFrame, source: str = "dopesheet") -> Schedule:
     return Schedule(values=values, phases=phases)
 
 
+#: How a dopesheet CSV is read: every cell as text, empty cells empty (the parser checks and converts them). The
+#: catalog entry ``dopesheet`` (kedro-datasets' CSVDataset) reads it with these ``load_args``.
+CSV_READ_ARGS = {"dtype": str, "keep_default_na": False}
+
+
+def schedule_from_table(table: pd.DataFrame, source: str = "dopesheet") -> Schedule:
+    """Parse a dopesheet table (cells as text) into a :class:`Schedule` whose ``digest`` is the SHA-256 of the table
+    as CSV text: what run records carry to tell which schedule trained them."""
+    digest = hashlib.sha256(table.to_csv(index=False).encode()).hexdigest()
+    return replace(parse_schedule(table, source=source), digest=digest)
+
+
 def read_schedule_csv(path: str | Path) -> Schedule:
-    """Read and parse a dopesheet CSV file."""
-    path = Path(path)
+    """Read and parse a dopesheet CSV file (as the pipeline does: :data:`CSV_READ_ARGS`, :func:`schedule_from_table`)."""
     try:
-        payload = path.read_bytes()
+        table = pd.read_csv(path, **CSV_READ_ARGS)
     except FileNotFoundError:
         raise ScheduleError(f"{path}: schedule file not found") from None
-    return read_schedule_bytes(payload, str(path))
-
-
-def read_schedule_bytes(payload: bytes, source: str) -> Schedule:
-    """Parse a dopesheet CSV file's bytes; ``source`` names the file in error messages."""
-    try:
-        frame = pd.read_csv(io.BytesIO(payload), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise ScheduleError(f"{source}: not a readable CSV file ({error})") from None
-    schedule = parse_schedule(frame, source=source)
-    return replace(schedule, digest=hashlib.sha256(payload).hexdigest())
+        raise ScheduleError(f"{path}: not a readable CSV file ({error})") from None
+    return schedule_from_table(table, source=str(path))

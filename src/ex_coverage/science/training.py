@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -157,7 +157,7 @@ class EnsembleTrainingModule(nn.Module):
                 terms.append(self.not_computed)
                 continue
             name, total_name = self._affinity_buffers[k]
-            affinity, affinity_sum = self._buffers[name], self._buffers[total_name]
+            affinity, affinity_sum = getattr(self, name), getattr(self, total_name)
             if affinity is not None:
                 affinity, affinity_sum = affinity[step], affinity_sum[step]
             term = reg.reduce(reg.per_sample(z), affinity, affinity_sum)
@@ -245,9 +245,16 @@ def deterministic(accelerator: str) -> Iterator[None]:
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
 
 
-def fit(module: EnsembleTrainingModule, config: TrainingConfig) -> None:
+#: How often training says how far it is: every this fraction of its steps.
+PROGRESS_EVERY = 0.05
+
+
+def fit(
+    module: EnsembleTrainingModule, config: TrainingConfig, on_steps: Callable[[int, int], None] | None = None
+) -> None:
     """Exactly one optimiser step per schedule step, in order, with the step's learning rate; validation
-    after every ``config.validate_every`` steps (never when it is 0)."""
+    after every ``config.validate_every`` steps (never when it is 0). ``on_steps(steps_done, steps)`` is called
+    every :data:`PROGRESS_EVERY` of the steps and at the end."""
     import lightning_fabric  # on use: importing it takes about 2 s (it imports torch._dynamo)
 
     fabric = lightning_fabric.Fabric(accelerator=config.accelerator, devices=1, precision="32-true")
@@ -255,6 +262,8 @@ def fit(module: EnsembleTrainingModule, config: TrainingConfig) -> None:
     model, optimiser = fabric.setup(module, optimiser)
     model.train()
     every = config.validate_every
+    steps = len(module.learning_rates)
+    report_every = max(1, round(steps * PROGRESS_EVERY))
     for step, lr in enumerate(module.learning_rates):
         for group in optimiser.param_groups:
             group["lr"] = lr
@@ -263,6 +272,8 @@ def fit(module: EnsembleTrainingModule, config: TrainingConfig) -> None:
         optimiser.step()
         if every > 0 and (step + 1) % every == 0:
             module.validate(step + 1)
+        if on_steps is not None and ((step + 1) % report_every == 0 or step + 1 == steps):
+            on_steps(step + 1, steps)
 
 
 @dataclass(frozen=True)
@@ -281,12 +292,13 @@ def train_members(
     validation_colours: NDArray,
     validation_labels: Mapping[str, NDArray],
     config: TrainingConfig = TrainingConfig(),
+    on_steps: Callable[[int, int], None] | None = None,
 ) -> list[RunResult]:
     """Train one model per member, all together, and return each member's result (in order).
 
     A member's result depends on its seed and probabilities alone, not on the members beside it, so
     several coverage levels can share one ensemble (and its per-step cost). Probability columns are in
-    ``label_names`` order.
+    ``label_names`` order. ``on_steps(steps_done, steps)``: how far training is (see :func:`fit`).
     """
     start = time.perf_counter()
     n_steps = len(schedule)
@@ -303,7 +315,7 @@ def train_members(
             {k: torch.tensor(np.asarray(v)) for k, v in validation_labels.items()},
         )
         with deterministic(config.accelerator):
-            fit(module, config)
+            fit(module, config, on_steps)
     wall = time.perf_counter() - start
     counted = labelled_steps(schedule)
     ensemble = module.ensemble.cpu()

@@ -60,7 +60,7 @@ def create_pipeline(grid: BudgetGrid) -> Pipeline:
                     "params:training",
                     "params:labels",
                     "params:grids",
-                    "dopesheet",
+                    "schedule",
                     *chain.from_iterable((boundary_name(ns, name) for name in CELL_OUTPUTS) for ns in grid.cells),
                 ],
                 "budget_runs",
@@ -68,7 +68,7 @@ def create_pipeline(grid: BudgetGrid) -> Pipeline:
             ),
             Node(
                 summarise_budget_map,
-                ["budget_runs", "dopesheet", "params:training"],
+                ["budget_runs", "schedule", "params:training"],
                 "budget_map",
                 name="summarise_budget_map",
             ),

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ex_coverage.science.colour import LABEL_SHAPES, hsv_grid, hue_ring, rgb_grid
 from ex_coverage.science.labels import base_label_probabilities
-from ex_coverage.science.schedule import Schedule
+from ex_coverage.science.schedule import Schedule, schedule_from_table
 
 
 def _rgb_frame(rgb: np.ndarray) -> pd.DataFrame:
@@ -65,10 +65,10 @@ def make_rgb_evaluation_grid(grids: dict[str, Any]) -> pd.DataFrame:
     return _rgb_frame(rgb_grid(grids["rgb_fine_steps"]))
 
 
-def resolve_schedule(dopesheet: Schedule) -> Schedule:
-    """The dopesheet resolved to one row per training step (learning rate, regularizer weights, phase).
+def resolve_schedule(dopesheet: pd.DataFrame, source: str = "dopesheet") -> Schedule:
+    """The dopesheet (its keyframes, cells as text) parsed, checked and resolved to one row per training step
+    (learning rate, regularizer weights, phase), with the table's SHA-256 for run records.
 
-    Loading the raw CSV parses and validates it (a bad file stops the run naming its row and
-    column); this node hands the result to training as the per-step table it trains on.
-    """
-    return dopesheet
+    A malformed dopesheet raises, naming ``source``, the row and the column; the project hook calls this function
+    with the file's path before anything runs (also when ``--only-missing-outputs`` skips this node)."""
+    return schedule_from_table(dopesheet, source)

@@ -111,7 +111,7 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
                     "params:training",
                     "params:labels",
                     "params:grids",
-                    "dopesheet",
+                    "schedule",
                     *(boundary_name(ns, "run_scores") for ns in namespaces),
                 ],
                 "coverage_runs",
@@ -132,7 +132,7 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
             ),
             Node(
                 find_critical_coverage,
-                ["coverage_summary", "params:reporting", "dopesheet", "params:training"],
+                ["coverage_summary", "params:reporting", "schedule", "params:training"],
                 "critical_coverage",
                 name="find_critical_coverage",
             ),
@@ -157,7 +157,7 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
             Node(estimate_ed80, "coverage_runs", ["ed80", "ed80_fits"], name="estimate_ed80"),
             Node(
                 threshold_sensitivity,
-                ["coverage_runs", "params:reporting", "dopesheet", "params:training"],
+                ["coverage_runs", "params:reporting", "schedule", "params:training"],
                 "threshold_sensitivity",
                 name="threshold_sensitivity",
             ),

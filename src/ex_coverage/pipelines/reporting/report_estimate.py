@@ -177,7 +177,7 @@ def _refinement_text(coverage_runs: pd.DataFrame) -> str:
         f"{c:g}: seeds {', '.join(str(s) for s in group['seed'])}" for c, group in added.groupby("coverage")
     )
     text = (
-        f"{len(added)} runs came from refinement (`kedro refine`, recorded in `conf/<env>/parameters_refinement.yml`): "
+        f"{len(added)} runs came from refinement (`kedro refine`, recorded in `data/05_model_input/refinement/<env>.json`): "
         f"{levels}. They enter the fitted estimates; c\\* and the grid window use the configured grid only."
     )
     if "refinement_edge" in added:

@@ -7,7 +7,8 @@ torch and Lightning are imported inside the nodes that use them, so that buildin
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,15 @@ import pandas as pd
 from ex_coverage.science.errors import TrainingDiverged
 from ex_coverage.science.labels import label_probabilities, solve_multiplier
 from ex_coverage.science.metrics import flatten_named_colours
-from ex_coverage.science.records import environment, fingerprint, run_configuration
+from ex_coverage.science.records import (
+    bind_model,
+    check_model_binding,
+    describe_run,
+    environment,
+    fingerprint,
+    model_weights,
+    run_configuration,
+)
 from ex_coverage.science.schedule import Schedule
 
 log = logging.getLogger(__name__)
@@ -87,10 +96,12 @@ def train_levels(
     labels: dict[str, Any],
     grids: dict[str, Any],
     levels: Sequence[tuple[dict[str, Any], Sequence[int]]],
+    on_steps: Callable[[int, int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`train_level` for several levels at once, given as ``(label_multiplier, seeds)``: every run of
     every level in one ensemble, so that they share its per-step cost. Each level's outputs are exactly
-    those it gets alone (a run depends on its seed and label probabilities only)."""
+    those it gets alone (a run depends on its seed and label probabilities only). ``on_steps(runs, steps_done,
+    steps)`` hears how far training is."""
     from ex_coverage.science.training import Member, TrainingConfig, train_members
 
     base = base_probabilities(training_grid)
@@ -111,6 +122,7 @@ def train_levels(
             validation_grid[["r", "g", "b"]].to_numpy(np.float32),
             {name: validation_grid[name].to_numpy() for name in label_names},
             TrainingConfig.from_params(training),
+            None if on_steps is None else partial(on_steps, len(members)),
         )
     except TrainingDiverged as error:
         culprit = levels[level_of_member[error.member]][0] if error.member is not None else levels[0][0]
@@ -118,11 +130,7 @@ def train_levels(
     outputs: list[dict[str, Any]] = [{} for _ in levels]
     for level, result in zip(level_of_member, results):
         label_multiplier = levels[level][0]
-        outputs[level][f"model_seed_{result.seed}"] = result.state_dict
-        outputs[level][f"history_seed_{result.seed}"] = result.history.merge(
-            result.validation.drop(columns="seed"), on="step", how="left"
-        )
-        outputs[level][f"run_record_seed_{result.seed}"] = run_record(
+        record = run_record(
             result,
             label_multiplier,
             run_configuration(
@@ -136,6 +144,11 @@ def train_levels(
                 label_multiplier.get("label_coverages"),
             ),
         )
+        outputs[level][f"model_seed_{result.seed}"] = bind_model(result.state_dict, record)
+        outputs[level][f"history_seed_{result.seed}"] = result.history.merge(
+            result.validation.drop(columns="seed"), on="step", how="left"
+        )
+        outputs[level][f"run_record_seed_{result.seed}"] = record
     for (label_multiplier, seeds), level_outputs in zip(levels, outputs):
         realised = (level_outputs[f"run_record_seed_{seed}"]["realised_coverage"] for seed in seeds)
         log.info(
@@ -175,6 +188,12 @@ def run_record(result: Any, label_multiplier: dict[str, Any], configuration: dic
     }
 
 
+def retrain_command(record: dict[str, Any]) -> str:
+    """The command that trains a run's results again where they are missing: the budget map's or the sweep's."""
+    pipeline = "budget_map" if record.get("label_coverages") else "sweep"
+    return f"kedro run --pipeline {pipeline} --only-missing-outputs"
+
+
 def score_level(
     hue_ring: pd.DataFrame,
     hsv_grid_fine: pd.DataFrame,
@@ -185,7 +204,8 @@ def score_level(
     """Score every seed's model (M1–M5) and keep its latents, error profile and M5 suppression table; the
     run table carries each run's named-colour errors under suppression as flat columns (SPEC §8).
 
-    ``runs`` alternates run record and model state_dict, one pair per seed.
+    ``runs`` alternates run record and model file, one pair per seed; a model that its record's run did not
+    make is refused (:func:`~ex_coverage.science.records.check_model_binding`).
     """
     from ex_coverage.science.evaluation import evaluate_run
 
@@ -197,8 +217,9 @@ def score_level(
     }
     outputs: dict[str, Any] = {}
     rows = []
-    for record, state_dict in zip(runs[0::2], runs[1::2]):
-        evaluation = evaluate_run(state_dict, grids)
+    for record, model in zip(runs[0::2], runs[1::2]):
+        check_model_binding(model, record, describe_run(record), retrain_command(record))
+        evaluation = evaluate_run(model_weights(model), grids)
         seed = record["seed"]
         outputs[f"latents_seed_{seed}"] = evaluation.latents
         outputs[f"error_profile_seed_{seed}"] = evaluation.error_profile
