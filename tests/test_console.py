@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ex_coverage.progress import SweepProgress
-from ex_coverage.summary import ed80_line, runs_line, sweep_summary
+from ex_coverage.summary import ed80_line, runs_line, sweep_summary, window_line
 from tests.conftest import RUN_OUTPUT
 from tests.project import SEQUENTIAL, copy_project, kedro_in_process
 
@@ -43,9 +43,10 @@ def test_tiny_sweep_reports_training_scoring_and_reporting_as_they_go(console):
 def test_tiny_sweep_ends_with_the_summary(tiny_sweep, console):
     runs = pd.read_csv(tiny_sweep / "data/08_reporting/coverage_runs.csv")
     summary = console[console.index("── Sweep summary") :].splitlines()
+    assert summary[1].startswith("Working window (fitted, effective): ")  # the window first, then c*
     critical = json.loads((tiny_sweep / "data/08_reporting/critical_coverage.json").read_text())
     assert critical["coverage"] is None  # at 201 steps no level of the tiny sweep passes
-    assert "Answer:  no tested coverage reaches a pass rate of 0.8 (highest level 0.01)" in summary
+    assert summary[2] == "Answer:  no tested coverage reaches a pass rate of 0.8 (highest level 0.01)"
     runs_line = next(line for line in summary if line.startswith("Runs:    "))
     assert runs_line == (
         f"Runs:    {int(runs['effective'].sum())} of {len(runs)} effective, structured {int(runs['structured'].sum())}, "
@@ -53,7 +54,7 @@ def test_tiny_sweep_ends_with_the_summary(tiny_sweep, console):
     )
     ed80 = pd.read_csv(tiny_sweep / "data/08_reporting/ed80.csv").set_index("criterion")
     assert ed80.loc["effective", "ed80"] != ed80.loc["effective", "ed80"]  # NaN: no run passes
-    assert "ED80:    not estimable for effective" in summary
+    assert summary[1] == "Working window (fitted, effective): ED80 not estimable (see the report)"
     assert "Report:  data/08_reporting/report.md" in summary
     figures = next(line for line in summary if line.startswith("Figures: "))
     assert figures.startswith("Figures: data/08_reporting/ ") and "coverage_pass_rate.png" in figures
@@ -115,21 +116,39 @@ def test_progress_speaks_while_nothing_finishes(caplog):
     assert len(lines) >= 3 and lines[0].startswith("Training 0/2 runs · other nodes 0/1")
 
 
-def test_summary_block_with_an_ed80_table():
-    critical = {"coverage": 0.002, "last_failing": 0.0015, "expected_labels": 192.1, "min_pass_rate": 0.8}
+def test_summary_block_opens_with_the_fitted_window():
+    critical = {"coverage": 0.002, "last_failing": 0.0015, "expected_labels": 192.1, "min_pass_rate": 0.8,
+                "samples_per_run": 96064}  # fmt: skip
     runs = pd.DataFrame({"effective": [True, False, True], "structured": [True, True, True]})
     ed80 = pd.DataFrame(
         {"criterion": ["structured", "effective"], "model": ["linear", "quadratic"], "ed80": [0.001, 0.0018],
-         "ci_low": [0.0008, 0.0012], "ci_high": [0.0013, float("nan")]}
+         "ci_low": [0.0008, 0.0012], "ci_high": [0.0013, float("nan")], "gof_p": [0.5, 0.32]}
     )  # fmt: skip
     text = sweep_summary(critical, runs, "data/08_reporting/report.md", ["data/08_reporting/a.png"], ed80=ed80)
-    assert "Answer:  c* = 0.002, above 0.0015 ≈ 192 labelled samples per run" in text
-    assert "ED80:    0.0018 [0.0012, unbounded] 95 % CI, effective (quadratic fit)" in text
+    lines = text.splitlines()
+    assert lines[2] == (
+        "Working window (fitted, effective): from ED80 = 0.0018 [0.0012, unbounded] (0.18 % of samples, ≈ 173 "
+        "[115, unbounded] labelled samples per run); no upper edge found (no significant downturn below c = 1); "
+        "quadratic logistic fit, goodness of fit p = 0.32. Intervals: 95 % profile likelihood."
+    )
+    assert lines[3] == "Answer:  c* = 0.002, above 0.0015 ≈ 192 labelled samples per run"
     assert "Runs:    2 of 3 effective, structured 3" in text
     assert "Figures: data/08_reporting/ a.png" in text
     assert ed80_line(None) is None and "ED80" not in sweep_summary(critical, runs, "r.md", [])
     assert ed80_line(ed80.assign(ed80=float("nan"))) == "ED80:    not estimable for effective (quadratic fit)"
     assert runs_line(pd.DataFrame({"seed": [0, 1]})) == "Runs:    2"
+
+
+def test_window_line_flags_extrapolation_other_links_and_a_rejected_fit():
+    row = {"criterion": "effective", "model": "quadratic", "ed80": 0.002, "ci_low": 0.0015, "ci_high": 0.003,
+           "upper": 0.03, "upper_low": 0.02, "upper_high": 0.05, "gof_p": 0.01, "ed80_probit": 0.0021,
+           "ed80_cloglog": 0.0035, "upper_probit": 0.031, "upper_cloglog": 0.029, "ed80_extrapolated": False,
+           "upper_extrapolated": True}  # fmt: skip
+    text = window_line(row, 100000)
+    assert "from ED80 = 0.002 [0.0015, 0.003] (0.2 % of samples, ≈ 200 [150, 300] labelled samples per run) " in text
+    assert "[the cloglog link gives 0.0035, outside this interval] to the upper edge 0.03 [0.02, 0.05]" in text
+    assert "(3 % of samples, ≈ 3000 [2000, 5000] labelled samples per run) [extrapolated" in text
+    assert "probit" not in text and "goodness of fit p = 0.01 (rejected at 5 %" in text
 
 
 def test_progress_bar_in_a_terminal_counts_runs_and_nodes(caplog):

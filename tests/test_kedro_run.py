@@ -107,8 +107,9 @@ def test_run_table_and_report(tiny_sweep, catalog):
     report = (tiny_sweep / "data/08_reporting/report.md").read_text()
     assert "## Answer" in report and "## Conclusion" in report
     assert "\n## Structure and control" in report and "## M5: suppressing the red direction" in report
-    for name in ("structured", "controllable", "effective"):
+    for name in ("structured", "controllable (M5)", "effective"):  # M5 and controllable are one criterion
         assert f"| {name} |" in report
+    assert "| controllable |" not in report and "| m5 |" not in report
     for figure in (
         "coverage_metrics.png",
         "coverage_pass_rate.png",

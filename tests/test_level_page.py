@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -32,3 +33,46 @@ def test_overview_latents_keep_the_fine_rgb_cube_of_one_run():
     overview = select_overview_latents(latents, {"coverage": 0.002, "seed": 3})
     assert overview["z0"].tolist() == [0.5, 0.25]
     assert set(overview["coverage"]) == {0.002} and set(overview["seed"]) == {3}
+
+
+def _seed_frames(seeds):
+    rng = np.random.default_rng(0)
+    angle = np.linspace(0, 2 * np.pi, 60)
+    histories, latents, profiles, suppression = {}, {}, {}, {}
+    for s in seeds:
+        histories[s] = pd.DataFrame({"loss_total": np.exp(-np.linspace(0, 8, 200) + rng.normal(0, 0.3, 200))})
+        latents[s] = pd.DataFrame(
+            {"grid": "hue_ring", "z0": np.cos(angle), "z1": np.sin(angle) * (0.9 + 0.1 * rng.random())}
+        )
+        profiles[s] = pd.DataFrame(
+            {"axis": "hue", "position": np.linspace(0, 1, 24), "mse_mean": 1e-4 * rng.random(24)}
+        )
+        similarity = rng.random(50)
+        suppression[s] = pd.DataFrame(
+            {
+                "similarity": similarity,
+                "target": similarity**2,
+                "mse_suppressed": similarity**2 + rng.normal(0, 0.01, 50),
+            }
+        )
+    return histories, latents, profiles, suppression
+
+
+@pytest.mark.parametrize("seeds, entries", [(5, 5), (60, 3)])
+def test_seed_overview_stays_legible_with_many_seeds(seeds, entries):
+    """Past a handful of seeds the overview draws a median and band with three named seeds, not 60 legend entries
+    (and matplotlib can lay it out: no warning)."""
+    import warnings
+
+    from ex_coverage.science.plots import plot_level_seeds
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figure = plot_level_seeds(*_seed_frames(range(seeds))[:3], "All seeds", _seed_frames(range(seeds))[3])
+    loss_ax, _, _, m5_ax = figure.axes
+    named = [t.get_text() for t in loss_ax.get_legend().get_texts() if t.get_text().startswith("seed")]
+    assert len(named) == entries
+    assert len([t for t in m5_ax.get_legend().get_texts()]) == entries
+    if seeds > 5:
+        labels = [t.get_text() for t in loss_ax.get_legend().get_texts()]
+        assert "10–90 % of 60 seeds" in labels and "median (total loss)" in labels

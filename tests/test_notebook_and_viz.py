@@ -26,6 +26,8 @@ def test_results_notebook_runs_headless(tiny_sweep, monkeypatch):
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 7  # sweep figures, the history, M5 error and named-colour ΔMSE, the level's seed overview
     pages = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
+    assert pages[0].startswith("**Working window (fitted, effective):")  # it opens with the window
+    assert pages[1].startswith("Grid: c* = ") or pages[1].startswith("Grid: no tested coverage")
     assert any("## Scores per seed" in page for page in pages)  # the level's page, loaded from the catalog
 
 

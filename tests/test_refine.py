@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from ex_coverage.pipelines.training.pipeline import create_pipeline as training_pipeline
-from ex_coverage.refine import plan_round
+from ex_coverage.refine import narrow_enough, plan_round
 from ex_coverage.science.estimate import fit_dose_response
 from ex_coverage.sweep import SweepConfigError, parse_grid, parse_refinement
 from tests.project import SEQUENTIAL, TO_REPORT, copy_finished, kedro_in_process
@@ -54,6 +55,44 @@ def test_bad_refinement_entries_are_refused(refinement, message):
         parse_refinement(refinement, parse_grid({"coverages": [0, 0.01], "seeds": [0, 1]}))
 
 
+def _window(levels, rates, n=40):
+    coverage, passed = [], []
+    for c, r in zip(levels, rates):
+        k = round(r * n)
+        coverage += [c] * n
+        passed += [True] * k + [False] * (n - k)
+    return fit_dose_response(coverage, passed, checks=False)
+
+
+def test_a_round_goes_to_the_wider_edge_and_refinement_stops_when_both_are_narrow():
+    levels = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
+    fit = _window(levels, [0.05, 0.3, 0.8, 0.95, 0.95, 0.7, 0.2])
+    grid = parse_grid({"coverages": levels, "seeds": [0, 1]})
+    planned = plan_round(fit, grid, runs_left=100, seeds_per_level=8)
+    wider = fit.upper if fit.upper.width > fit.ed80.width else fit.ed80
+    assert {level["edge"] for level in planned} == {"upper" if wider is fit.upper else "ed80"}
+    assert [level["coverage"] for level in planned] == pytest.approx(
+        sorted(10 ** np.array([wider.low, wider.x, wider.high])), rel=0.02
+    )
+    assert all(level["seeds"] == list(range(2, 10)) for level in planned)
+    assert not narrow_enough(fit, 0.2) and narrow_enough(fit, max(fit.ed80.width, fit.upper.width) + 1e-9)
+    assert not narrow_enough(fit, min(fit.ed80.width, fit.upper.width) + 1e-9)  # one edge narrow is not enough
+    # without a downturn only ED80 counts
+    linear = fit_dose_response([1e-3] * 10 + [1e-2] * 10, [True] * 2 + [False] * 8 + [True] * 9 + [False])
+    assert narrow_enough(linear, linear.ed80.width + 1e-9) and linear.upper is None
+
+
+def test_refinement_edges_and_rounds_reach_the_run_table():
+    grid = parse_refinement(
+        {"levels": [{"coverage": 0.0015, "seeds": [5], "edge": "ed80", "round": 1},
+                    {"coverage": 0.03, "seeds": [6], "edge": "upper", "round": 2}]},
+        parse_grid({"coverages": [0, 0.01], "seeds": [0]}),
+    )  # fmt: skip
+    assert grid.refinement_edges == ((0.0015, 5, "ed80", 1), (0.03, 6, "upper", 2))
+    with pytest.raises(SweepConfigError, match=r"edge must be 'ed80' or 'upper'"):
+        parse_refinement({"levels": [{"coverage": 0.002, "seeds": [3], "edge": "middle"}]}, grid)
+
+
 def test_a_round_uses_fresh_shared_seeds_and_new_namespaces():
     grid = parse_grid({"coverages": [0.001, 0.01], "seeds": [0, 1, 2]})
     fit = fit_dose_response([1e-3] * 10 + [1e-2] * 10, [True] * 2 + [False] * 8 + [True] * 9 + [False])
@@ -72,11 +111,14 @@ def test_refine_end_to_end(tiny_sweep, tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "refine: start — 4 runs; ED80 not estimable (every run passes" in output
-    assert "refine: round 1 — +2 runs at 0.00251, 0.00501 (seeds 2–2; 2/2 of budget)" in output
+    assert "refine: round 1 — +2 runs for ED80 at 0.00251, 0.00501 (seeds 2–2; 2/2 of budget)" in output
     assert "refine: budget spent — 2 of 2 runs added" in output
     recorded = json.loads((project / "data/05_model_input/refinement/test.json").read_text())
     assert recorded == {
-        "levels": [{"coverage": 0.00251, "round": 1, "seeds": [2]}, {"coverage": 0.00501, "round": 1, "seeds": [2]}]
+        "levels": [
+            {"coverage": 0.00251, "edge": "ed80", "round": 1, "seeds": [2]},
+            {"coverage": 0.00501, "edge": "ed80", "round": 1, "seeds": [2]},
+        ]
     }
     assert not list((project / "conf").rglob("*refinement*"))  # configuration is never written
     assert not (project / "data/05_model_input/refinement/local.json").exists()  # the default sweep keeps its grid
@@ -85,6 +127,8 @@ def test_refine_end_to_end(tiny_sweep, tmp_path):
     assert len(runs) == 6 and sorted(runs.loc[runs["refinement"], "coverage"]) == [0.00251, 0.00501]
     report = (project / "data/08_reporting/report.md").read_text()
     assert "2 runs came from refinement" in report and "0.00251: seeds 2" in report
+    assert "Runs per edge: 2 for ED80, 0 for the upper edge" in report
+    assert "| 1 | 6 | ED80 |" in report  # the widths-per-round table: round 1, 6 runs, refined ED80
     # the final report makes the new levels' pages and figures and leaves the earlier levels' as they were
     assert {p: p.stat().st_mtime_ns for p in earlier_levels} == earlier_levels
     assert {"coverage_0p00251.md", "coverage_0p00501_seeds.png"} <= {p.name for p in levels.iterdir()}

@@ -43,6 +43,9 @@ class SweepGrid:
     coverages: tuple[float, ...]
     seeds: tuple[int, ...]
     refinement: tuple[tuple[float, tuple[int, ...]], ...] = ()
+    #: (coverage, seed, edge, round) of refinement runs: the edge they were added for ("ed80", "upper"; "" where
+    #: not recorded) and their round (0 where not recorded).
+    refinement_edges: tuple[tuple[float, int, str, int], ...] = ()
 
     @property
     def levels(self) -> tuple[float, ...]:
@@ -126,6 +129,7 @@ def parse_refinement(params: Any, grid: SweepGrid, source: str = "refinement lev
     if not isinstance(levels, (list, tuple)):
         raise SweepConfigError(f"{source}: 'refinement' must be a mapping with a list 'levels', got {params!r}")
     merged: dict[float, list[int]] = {}
+    edges: list[tuple[float, int, str, int]] = []
     for i, entry in enumerate(levels):
         where = f"{source}: refinement.levels[{i}]"
         if not isinstance(entry, Mapping) or not _is_number(entry.get("coverage")):
@@ -145,7 +149,15 @@ def parse_refinement(params: Any, grid: SweepGrid, source: str = "refinement lev
                 raise SweepConfigError(f"{where}.seeds: seed {s} is already trained at coverage {c:g}")
             taken.append(int(s))
             merged[c].append(int(s))
-    return replace(grid, refinement=tuple((c, tuple(seeds)) for c, seeds in sorted(merged.items())))
+        edge = entry.get("edge")
+        if edge is not None and edge not in ("ed80", "upper"):
+            raise SweepConfigError(f"{where}.edge must be 'ed80' or 'upper', got {edge!r}")
+        edges += [(c, int(s), edge or "", int(entry.get("round") or 0)) for s in seeds]
+    return replace(
+        grid,
+        refinement=tuple((c, tuple(seeds)) for c, seeds in sorted(merged.items())),
+        refinement_edges=tuple(edges),
+    )
 
 
 def check_reachable(grid: SweepGrid, base_probabilities: Mapping[str, Any], source: str = GRID_FILE) -> None:

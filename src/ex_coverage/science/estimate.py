@@ -1,11 +1,15 @@
 """The continuous answer (SPEC §9): a dose–response fit of pass/fail on log10 coverage, ED80 and the upper
-edge with 95 % profile-likelihood intervals, and where refinement should place new runs (SPEC §9a).
+edge with 95 % profile-likelihood intervals, the fit's checks (SPEC §9c: goodness of fit by parametric bootstrap,
+the probit and complementary log-log estimates, extrapolation), and where refinement should place new runs
+(SPEC §9a: at the edge with the wider interval).
 
 The GLM fits use statsmodels; the crossing transform and the profile intervals are ours:
 to profile a crossing θ (in x = log10 c) the model is reparametrised so that θ is a parameter,
-``logit p = logit(0.8) + β1 (x − θ) [+ β2 (x² − θ²)]``, the other coefficients are re-fitted with θ held
-fixed (the curve must rise through 0.8 at θ for ED80 and fall through it for the upper edge), and the
-interval is every θ whose likelihood-ratio statistic is ≤ χ²₁(0.95).
+``logit p = logit(0.8) + β1 (x − θ) [+ β2 (x² − θ²) [+ β3 (x³ − θ³)]]``, the other coefficients are re-fitted
+with θ held fixed (the curve must rise through 0.8 at θ for ED80 and fall through it for the upper edge), and the
+interval is every θ whose likelihood-ratio statistic is ≤ χ²₁(0.95). The cubic term enters only with a downturn
+and where a likelihood-ratio test asks for it: it lets the rise and the fall differ in steepness, which a single
+quadratic forces to be equal (README: "Why a cubic term").
 
 Degenerate data never raise and never give a silent number: the fit carries a ``reason``.
 """
@@ -29,6 +33,16 @@ CHI2_95 = 3.841458820694124
 ALPHA = 0.05
 #: How far (decades) beyond the data an interval is searched before it is called unbounded on that side.
 SEARCH_MARGIN = 3.0
+#: The other links each estimate is compared with (SPEC §9c), and the value each gives p = 0.8 on its scale:
+#: probit Φ⁻¹(0.8), complementary log-log log(−log(1 − 0.8)).
+OTHER_LINKS = {"probit": 0.8416212335729143, "cloglog": math.log(-math.log(1 - TARGET))}
+#: The models by degree in x = log10 c. The cubic lets the rise and the fall differ in steepness (SPEC §9, see
+#: :func:`fit_dose_response`).
+MODELS = {1: "linear", 2: "quadratic", 3: "cubic"}
+#: The highest degree the fit may choose (each higher term only where a likelihood-ratio test asks for it).
+MAX_DEGREE = 3
+#: Parametric-bootstrap draws of the goodness-of-fit test: its p is resolved to 1/(draws + 1).
+GOF_DRAWS = 999
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,42 @@ class DoseResponse:
     reason: str | None = None
     bracket: list[float] | None = None  # with separation: (highest failing, lowest passing) coverage
     notes: list[str] = field(default_factory=list)  # secondary statements (curvature, upper edge, intervals)
+    tested: list[float] | None = None  # (lowest, highest) tested coverage > 0: the range an estimate is read from
+    gof_statistic: float | None = None  # deviance over levels against the saturated model (SPEC §9c)
+    gof_p: float | None = None  # its parametric-bootstrap p (see :func:`bootstrap_gof`)
+    links: dict[str, list[float | None]] = field(default_factory=dict)  # link → [ED80, upper edge] in x = log10 c
+    asymmetry_p: float | None = (
+        None  # LR test of a cubic term against the quadratic (rise and fall of unequal steepness)
+    )
+
+    def extrapolated(self, edge: str) -> bool | None:
+        """Whether ``edge`` ("ed80" or "upper") or a bound of its interval lies outside the tested coverages (an
+        unbounded side counts as outside); None without that estimate."""
+        crossing = self.ed80 if edge == "ed80" else self.upper
+        if crossing is None or self.tested is None:
+            return None
+        low, high = (math.log10(v) for v in self.tested)
+        ends = (crossing.low, crossing.x, crossing.high)
+        return any(v is None or v < low - 1e-9 or v > high + 1e-9 for v in ends)
+
+    def link_estimate(self, link: str, edge: str) -> float | None:
+        """The ``edge`` crossing (coverage) of the same model under ``link`` ("probit", "cloglog"), or None."""
+        value = (self.links.get(link) or [None, None])[0 if edge == "ed80" else 1]
+        return None if value is None else 10.0**value
+
+    def links_disagree(self, edge: str) -> list[str]:
+        """The other links whose ``edge`` estimate lies outside the logit's 95 % interval."""
+        crossing = self.ed80 if edge == "ed80" else self.upper
+        if crossing is None:
+            return []
+        low = -math.inf if crossing.low is None else crossing.low
+        high = math.inf if crossing.high is None else crossing.high
+        out = []
+        for link, values in self.links.items():
+            value = values[0 if edge == "ed80" else 1]
+            if value is not None and not low <= value <= high:
+                out.append(link)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -161,9 +211,10 @@ def _newton(regressors: NDArray, y: NDArray, offset: float) -> tuple[float, NDAr
 def profile_deviance(theta: float, x: NDArray, y: NDArray, degree: int, rising: bool) -> float:
     """Smallest deviance among curves of ``degree`` that cross 0.8 at x = θ, rising (ED80) or falling (upper edge).
 
-    With θ fixed the deviance is convex in the free coefficients and the side condition (slope at θ ≥ 0 for a
-    rising crossing, ≤ 0 for a falling one) is linear, so the constrained minimum is the unconstrained one when
-    that satisfies the condition, else on the boundary (slope 0 at θ).
+    The curve is ``logit p = logit(0.8) + Σₖ bₖ (xᵏ − θᵏ)``. With θ fixed the deviance is convex in the b and the
+    side condition (slope at θ, Σₖ k bₖ θᵏ⁻¹, ≥ 0 for a rising crossing, ≤ 0 for a falling one) is linear, so the
+    constrained minimum is the unconstrained one when that satisfies the condition, else on the boundary (slope 0
+    at θ: b₁ eliminated, the other regressors become xᵏ − θᵏ − kθᵏ⁻¹(x − θ)).
     """
     sign = 1.0 if rising else -1.0
     if degree == 1:
@@ -171,10 +222,12 @@ def profile_deviance(theta: float, x: NDArray, y: NDArray, degree: int, rising: 
         if sign * b[0] >= 0:
             return deviance
         return _deviance(np.full(len(y), LOGIT_TARGET), y)  # boundary: flat at 0.8
-    deviance, b = _newton(np.stack([x - theta, x**2 - theta**2], axis=1), y, LOGIT_TARGET)
-    if sign * (b[0] + 2 * b[1] * theta) >= 0:
+    powers = range(1, degree + 1)
+    deviance, b = _newton(np.stack([x**k - theta**k for k in powers], axis=1), y, LOGIT_TARGET)
+    if sign * sum(k * b[k - 1] * theta ** (k - 1) for k in powers) >= 0:
         return deviance
-    return _newton(((x - theta) ** 2)[:, None], y, LOGIT_TARGET)[0]  # boundary: p'(θ) = 0
+    boundary = np.stack([x**k - theta**k - k * theta ** (k - 1) * (x - theta) for k in powers[1:]], axis=1)
+    return _newton(boundary, y, LOGIT_TARGET)[0]  # boundary: p'(θ) = 0
 
 
 def profile_interval(
@@ -201,42 +254,192 @@ def profile_interval(
     return bounds[0], bounds[1]
 
 
-def _roots(coefficients: Sequence[float]) -> list[float]:
-    """x where the fitted logit equals logit(0.8), ascending."""
+def _roots(coefficients: Sequence[float], target: float = LOGIT_TARGET) -> list[float]:
+    """x where the fitted linear predictor equals ``target`` (the link's value of p = 0.8), ascending."""
     if len(coefficients) == 2:
         b0, b1 = coefficients
-        return [] if b1 == 0 else [(LOGIT_TARGET - b0) / b1]
-    b0, b1, b2 = coefficients
-    discriminant = b1**2 - 4 * b2 * (b0 - LOGIT_TARGET)
-    if discriminant < 0:
-        return []
-    root = math.sqrt(discriminant)
-    return sorted([(-b1 - root) / (2 * b2), (-b1 + root) / (2 * b2)])
+        return [] if b1 == 0 else [(target - b0) / b1]
+    if len(coefficients) == 3:
+        b0, b1, b2 = coefficients
+        discriminant = b1**2 - 4 * b2 * (b0 - target)
+        if discriminant < 0:
+            return []
+        root = math.sqrt(discriminant)
+        return sorted([(-b1 - root) / (2 * b2), (-b1 + root) / (2 * b2)])
+    shifted = [coefficients[0] - target, *coefficients[1:]]
+    roots = np.roots(shifted[::-1])
+    return sorted(float(r.real) for r in roots if abs(r.imag) < 1e-9 * max(1.0, abs(r.real)))
 
 
-def crossings(coefficients: Sequence[float]) -> tuple[float | None, float | None]:
-    """(lower, upper) crossing of p = 0.8 in x for β0, β1[, β2]: the rising one and, for a downturn
-    (β2 < 0), the falling one. None where the curve does not cross."""
-    roots = _roots(coefficients)
+def crossings(coefficients: Sequence[float], target: float = LOGIT_TARGET) -> tuple[float | None, float | None]:
+    """(lower, upper) crossing of p = 0.8 in x for β0, β1[, β2[, β3]]: the first rising one and the first falling
+    one above it (a downturn). None where the curve does not cross. ``target``: p = 0.8 on the link's scale."""
+    roots = _roots(coefficients, target)
     if len(coefficients) == 2:
         b1 = coefficients[1]
         return (roots[0] if b1 > 0 else None), (roots[0] if b1 < 0 else None)
-    if not roots:
+    if len(coefficients) == 3:
+        if not roots:
+            return None, None
+        if coefficients[2] < 0:
+            return roots[0], roots[1]
+        return roots[1], roots[0]  # a convex curve rises through 0.8 at its upper root
+    slope = np.polynomial.Polynomial(coefficients).deriv()
+    rising = [r for r in roots if slope(r) > 0]
+    if not rising:
         return None, None
-    if coefficients[2] < 0:
-        return roots[0], roots[1]
-    return roots[1], roots[0]  # a convex curve rises through 0.8 at its upper root
+    falling = [r for r in roots if r > rising[0] and slope(r) < 0]
+    return rising[0], (falling[0] if falling else None)
 
 
-def fit_dose_response(coverage: Sequence[float], passed: Sequence[bool]) -> DoseResponse:
-    """Binomial GLM of ``passed`` on log10(coverage) over runs with coverage > 0 (SPEC §9)."""
+def grouped(x: NDArray, y: NDArray) -> tuple[NDArray, NDArray, NDArray]:
+    """Runs pooled by level: (levels ascending, passes, trials)."""
+    levels, index = np.unique(np.asarray(x, dtype=float), return_inverse=True)
+    passes = np.bincount(index, weights=np.asarray(y, dtype=float), minlength=len(levels))
+    return levels, passes, np.bincount(index, minlength=len(levels)).astype(float)
+
+
+def grouped_deviance(passes: NDArray, trials: NDArray, fitted: NDArray) -> NDArray:
+    """Binomial deviance against the saturated model over groups (the last axis): 2 Σ k log(k / nμ) +
+    (n − k) log((n − k) / n(1 − μ)). Broadcasts over leading axes (e.g. bootstrap draws)."""
+    from scipy.special import xlogy
+
+    mu = np.clip(fitted, 1e-12, 1 - 1e-12)
+    failures = trials - passes
+    terms = xlogy(passes, passes / (trials * mu)) + xlogy(failures, failures / (trials * (1 - mu)))
+    return 2.0 * np.sum(terms, axis=-1)
+
+
+def pearson_gof(passes: Sequence[float], trials: Sequence[float], fitted: Sequence[float], parameters: int):
+    """Pearson χ² over groups with ``groups − parameters`` degrees of freedom: (statistic, asymptotic p).
+
+    Poorly calibrated when expected counts are small (few seeds per level, probabilities near 0 or 1): then
+    use :func:`bootstrap_gof`."""
     from scipy import stats
 
+    k, n, mu = (np.asarray(v, dtype=float) for v in (passes, trials, fitted))
+    variance = np.clip(n * mu * (1 - mu), 1e-12, None)
+    statistic = float(np.sum((k - n * mu) ** 2 / variance))
+    df = len(k) - parameters
+    return statistic, (float(stats.chi2.sf(statistic, df)) if df > 0 else None)
+
+
+def _fit_logit_batch(passes: NDArray, trials: NDArray, design: NDArray, start: NDArray, steps: int = 30) -> NDArray:
+    """Maximum-likelihood logit fits of many grouped binomial data sets (rows of ``passes``) on one design, at
+    once (Newton from ``start``, steps capped so that a separated data set drifts instead of overflowing).
+    Returns the fitted probabilities, one row per data set."""
+    beta = np.tile(start, (len(passes), 1))
+    ridge = 1e-9 * np.eye(design.shape[1])
+    for _ in range(steps):
+        mu = _expit(beta @ design.T)
+        weights = trials * mu * (1 - mu)
+        hessian = np.einsum("bg,gi,gj->bij", weights, design, design) + ridge
+        step = np.linalg.solve(hessian, ((passes - trials * mu) @ design)[..., None])[..., 0]
+        size = np.abs(step).max(axis=1, keepdims=True)
+        beta = beta + step * np.minimum(1.0, 5.0 / np.maximum(size, 1e-300))
+        if size.max() < 1e-8:
+            break
+    return _expit(beta @ design.T)
+
+
+def bootstrap_gof(
+    passes: Sequence[float],
+    trials: Sequence[float],
+    fitted: Sequence[float],
+    design: NDArray,
+    draws: int = GOF_DRAWS,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Goodness of fit of a logit binomial GLM by parametric bootstrap (SPEC §9c): (deviance over groups against
+    the saturated model, p).
+
+    ``passes``/``trials`` per group (a level, a cell), ``fitted`` the model's probabilities there, ``design`` its
+    design matrix, one row per group (the model's terms). ``draws`` data sets are drawn from the fitted model, each
+    re-fitted, and p = (1 + #{bootstrap deviance ≥ observed}) / (draws + 1). With a few seeds per level the χ²
+    approximation of the deviance (or Pearson's statistic) is poor — most levels pass or fail almost surely, so
+    expected counts are tiny — and the bootstrap calibrates it instead. Deterministic for a given ``seed``.
+    """
+    k, n, mu = (np.asarray(v, dtype=float) for v in (passes, trials, fitted))
+    design = np.asarray(design, dtype=float)
+    observed = float(grouped_deviance(k, n, mu))
+    rng = np.random.default_rng(seed)
+    simulated = rng.binomial(n.astype(np.int64), np.clip(mu, 0, 1), size=(draws, len(n))).astype(float)
+    clipped = np.clip(mu, 1e-9, 1 - 1e-9)
+    start = np.linalg.lstsq(design, np.log(clipped / (1 - clipped)), rcond=None)[0]
+    refitted = _fit_logit_batch(simulated, n, design, start)
+    statistics = grouped_deviance(simulated, n, refitted)
+    return observed, float((1 + np.sum(statistics >= observed - 1e-9)) / (draws + 1))
+
+
+def _link_crossings(x: NDArray, y: NDArray, degree: int) -> dict[str, list[float | None]]:
+    """ED80 and the upper edge (x = log10 c) of the same model under each of :data:`OTHER_LINKS` (SPEC §9c)."""
+    from statsmodels.genmod.families import Binomial, links
+    from statsmodels.genmod.generalized_linear_model import GLM
+
+    classes = {"probit": links.Probit, "cloglog": links.CLogLog}
+    result: dict[str, list[float | None]] = {}
+    for name, target in OTHER_LINKS.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                params = GLM(y, _design(x, degree), family=Binomial(link=classes[name]())).fit().params
+        except Exception:
+            result[name] = [None, None]
+            continue
+        if not np.all(np.isfinite(params)):
+            result[name] = [None, None]
+            continue
+        lower, upper = crossings([float(b) for b in params], target)
+        result[name] = [lower, upper if degree >= 2 else None]
+    return result
+
+
+def check_fit(fit: DoseResponse, x: NDArray, y: NDArray, seed: int = 0) -> None:
+    """Fill in the fit's checks (SPEC §9c): goodness of fit over levels by parametric bootstrap, and the
+    estimates under the probit and complementary log-log links."""
+    degree = len(fit.coefficients) - 1
+    levels, passes, trials = grouped(x, y)
+    design = _design(levels, degree)
+    fitted = _expit(design @ np.asarray(fit.coefficients))
+    if len(levels) > degree + 1:
+        fit.gof_statistic, fit.gof_p = bootstrap_gof(passes, trials, fitted, design, seed=seed)
+    fit.links = _link_crossings(x, y, degree)
+    if fit.gof_p is not None and fit.gof_p < ALPHA:
+        fit.notes.append(
+            f"the {fit.model} logistic fit is rejected by its goodness-of-fit test (p = {fit.gof_p:.2g}): read its "
+            "estimates with care"
+        )
+    for edge, name in (("ed80", "ED80"), ("upper", "upper edge")):
+        for link in fit.links_disagree(edge):
+            value = fit.link_estimate(link, edge)
+            fit.notes.append(f"the {link} {name} ({value:.3g}) lies outside the logit's 95 % interval")
+        if fit.extrapolated(edge):
+            fit.notes.append(
+                f"the {name} or its interval lies outside the tested coverages ({fit.tested[0]:g}–{fit.tested[1]:g}): "
+                "extrapolated"
+            )
+
+
+def fit_dose_response(coverage: Sequence[float], passed: Sequence[bool], checks: bool = True) -> DoseResponse:
+    """Binomial GLM of ``passed`` on log10(coverage) over runs with coverage > 0 (SPEC §9), with its checks
+    (SPEC §9c: goodness of fit, other links, extrapolation) unless ``checks`` is False (refinement's rounds and
+    simulations, which need the intervals only)."""
     c = np.asarray(coverage, dtype=float)
-    y_all = np.asarray(passed, dtype=float)
     keep = c > 0
-    x, y = np.log10(c[keep]), y_all[keep]
+    x, y = np.log10(c[keep]), np.asarray(passed, dtype=float)[keep]
+    fit = _fit_logit(x, y)
+    if checks and fit.coefficients:
+        check_fit(fit, x, y)
+    return fit
+
+
+def _fit_logit(x: NDArray, y: NDArray) -> DoseResponse:
+    """The logit fit of SPEC §9 on x = log10 c (c > 0 only); degenerate data give a reason."""
+    from scipy import stats
+
     fit = DoseResponse(runs=len(y), passes=int(y.sum()))
+    if len(y):
+        fit.tested = [float(10 ** x.min()), float(10 ** x.max())]
     if len(y) == 0:
         fit.reason = "no runs with coverage > 0"
         return fit
@@ -277,26 +480,32 @@ def fit_dose_response(coverage: Sequence[float], passed: Sequence[bool]) -> Dose
             fit.curvature_p = float(stats.chi2.sf(statistic, 1))
             if fit.curvature_p < ALPHA and quadratic.params[2] < 0:
                 chosen, degree = quadratic, 2
-    fit.model = "quadratic" if degree == 2 else "linear"
+    if degree == 2 and MAX_DEGREE >= 3 and len(np.unique(x)) >= 4 and not separated(_design(x, 3), y):
+        cubic = _glm(_design(x, 3), y)
+        fit.asymmetry_p = float(stats.chi2.sf(max(0.0, chosen.deviance - cubic.deviance), 1))
+        lower, upper = crossings([float(b) for b in cubic.params])
+        if fit.asymmetry_p < ALPHA and lower is not None and upper is not None:
+            chosen, degree = cubic, 3
+    fit.model = MODELS[degree]
     fit.coefficients = [float(b) for b in chosen.params]
     fit.covariance = np.asarray(chosen.cov_params()).tolist()
     fit.slope, fit.slope_p = float(chosen.params[1]), float(chosen.pvalues[1])
     if degree == 1 and not (fit.slope > 0 and fit.slope_p < ALPHA):
         fit.reason = f"no significant rise with coverage (β1 = {fit.slope:.3g}, p = {fit.slope_p:.2g})"
         return fit
-    if degree == 2:
+    if degree >= 2:
         null = _deviance(np.full(len(y), math.log(y.mean() / (1 - y.mean()))), y)
-        overall_p = float(stats.chi2.sf(max(0.0, null - chosen.deviance), 2))
+        overall_p = float(stats.chi2.sf(max(0.0, null - chosen.deviance), degree))
         if overall_p >= ALPHA:
             fit.reason = f"no significant dependence on coverage (likelihood-ratio p = {overall_p:.2g})"
             return fit
     lower, upper = crossings(fit.coefficients)
     if lower is None:
-        b0, b1, b2 = fit.coefficients
-        vertex = -b1 / (2 * b2)
+        grid = np.linspace(float(x.min()), float(x.max()), 400)
+        curve = fit.probability(grid)
         fit.reason = (
-            f"the fitted pass probability never reaches {TARGET:g} (peak {float(_expit(b0 + b1 * vertex + b2 * vertex**2)):.2f} "
-            f"at c = {10**vertex:.3g})"
+            f"the fitted pass probability never reaches {TARGET:g} (peak {float(curve.max()):.2f} "
+            f"at c = {10 ** grid[int(np.argmax(curve))]:.3g})"
         )
         return fit
     if lower >= 0:
@@ -318,17 +527,30 @@ def fit_dose_response(coverage: Sequence[float], passed: Sequence[bool]) -> Dose
     return fit
 
 
-def refinement_points(fit: DoseResponse, observed: Sequence[float], step: float = 0.3) -> list[float]:
-    """Coverages (ascending, > 0) where new runs inform ED80 most: at the estimate and the edges of its interval
-    (an unbounded side at ``step`` decades from the estimate); with separation, between the bracketing levels.
-    Empty when more runs near the current data cannot help (nothing passes, no rise)."""
+def edge_to_refine(fit: DoseResponse) -> str:
+    """The edge whose interval refinement shrinks next (SPEC §9a): "upper" when the fit has an upper edge and its
+    interval is the wider (an unbounded side is infinitely wide), else "ed80". A round's runs all go to one edge:
+    its estimate and interval ends are where they inform it most."""
+    if fit.upper is not None and fit.ed80 is not None and fit.upper.width > fit.ed80.width:
+        return "upper"
+    return "ed80"
+
+
+def refinement_points(
+    fit: DoseResponse, observed: Sequence[float], step: float = 0.3, edge: str | None = None
+) -> list[float]:
+    """Coverages (ascending, > 0) where new runs inform an edge most: at its estimate and the ends of its interval
+    (an unbounded side at ``step`` decades from the estimate); ``edge`` "ed80" or "upper" (default: the wider,
+    :func:`edge_to_refine`). Without ED80 but with separation, between the bracketing levels. Empty when more runs
+    near the current data cannot help (nothing passes, no rise)."""
     observed = np.asarray([c for c in observed if c > 0], dtype=float)
-    if fit.ed80 is not None:
-        e = fit.ed80
+    edge = edge or edge_to_refine(fit)
+    crossing = fit.upper if edge == "upper" else fit.ed80
+    if crossing is not None:
         xs = [
-            e.x,
-            e.low if e.low is not None else e.x - step,
-            e.high if e.high is not None else e.x + step,
+            crossing.x,
+            crossing.low if crossing.low is not None else crossing.x - step,
+            crossing.high if crossing.high is not None else crossing.x + step,
         ]
         xs = [min(v, math.log10(0.5)) for v in xs]
     elif fit.bracket is not None:
@@ -356,6 +578,7 @@ CRITERIA = {
 ED80_COLUMNS = [
     "criterion", "model", "ed80", "ci_low", "ci_high", "upper", "upper_low", "upper_high",
     "slope", "slope_p", "curvature_p", "runs",
+    "gof_p", "ed80_probit", "ed80_cloglog", "upper_probit", "upper_cloglog", "ed80_extrapolated", "upper_extrapolated",
 ]  # fmt: skip
 NOT_MEASURED = "not measured"
 
@@ -367,6 +590,13 @@ def ed80_row(criterion: str, fit: DoseResponse | None) -> dict[str, Any]:
     if fit is None:
         return row
     row.update(model=fit.model, slope=fit.slope, slope_p=fit.slope_p, curvature_p=fit.curvature_p, runs=fit.runs)
+    row.update(
+        gof_p=fit.gof_p, ed80_extrapolated=fit.extrapolated("ed80"), upper_extrapolated=fit.extrapolated("upper")
+    )
+    for link in OTHER_LINKS:
+        for edge in ("ed80", "upper"):
+            if (fit.ed80 if edge == "ed80" else fit.upper) is not None:
+                row[f"{edge}_{link}"] = fit.link_estimate(link, edge)
     for prefix, crossing in (("ed80", fit.ed80), ("upper", fit.upper)):
         if crossing is not None:
             low, high = crossing.coverage_interval()

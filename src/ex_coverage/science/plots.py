@@ -318,6 +318,26 @@ def plot_named_colour_deltas(
     return _laid_out(figure)
 
 
+#: Past this many seeds a level's overview draws the median and a band, with a few seeds named.
+MAX_SEEDS_DRAWN = 6
+#: Seeds named in a crowded overview: at most this many.
+NAMED_SEEDS = 3
+
+
+def _named_seeds(seeds: Sequence[int], final_loss: Mapping[int, float]) -> list[int]:
+    """The seeds a crowded overview names: the lowest, median and highest final loss (best, typical, worst)."""
+    order = sorted(seeds, key=lambda s: (final_loss.get(s, np.inf), s))
+    picks = [order[0], order[len(order) // 2], order[-1]]
+    return list(dict.fromkeys(picks))[:NAMED_SEEDS]
+
+
+def _median_band(ax, x: np.ndarray, curves: np.ndarray, label: str) -> None:
+    """Median over seeds (rows of ``curves``) and the band between the 10th and 90th percentiles."""
+    low, median, high = np.nanpercentile(curves, [10, 50, 90], axis=0)
+    ax.fill_between(x, low, high, color="0.5", alpha=0.3, lw=0, label=f"10–90 % of {len(curves)} seeds")
+    ax.plot(x, median, color="k", lw=1.2, label=f"median ({label})", zorder=4)
+
+
 def plot_level_seeds(
     histories: Mapping[int, pd.DataFrame],
     latents: Mapping[int, pd.DataFrame],
@@ -326,42 +346,90 @@ def plot_level_seeds(
     suppression: Mapping[int, pd.DataFrame] | None = None,
 ) -> Figure:
     """Every seed of one level: total training loss, the hue ring in the (z0, z1) plane, error along hue, and
-    (with ``suppression``, the M5 cube tables) the error under suppression against similarity to red."""
+    (with ``suppression``, the M5 cube tables) the error under suppression against similarity to red.
+
+    Up to :data:`MAX_SEEDS_DRAWN` seeds each get a line and a legend entry. Past that (the ``large`` environment's
+    60 seeds) the loss and hue-error panels show the median and a 10–90 % band over seeds, the rings and M5 clouds
+    are drawn faintly together, and three seeds (best, median and worst final loss) are drawn and named."""
     panels = 4 if suppression else 3
     figure, axes = _subplots(1, panels, figsize=(4.4 * panels, 3.6))
     loss_ax, ring_ax, hue_ax = axes[:3]
-    for seed in sorted(histories):
-        loss_ax.plot(histories[seed]["loss_total"].to_numpy(), lw=0.8, label=f"seed {seed}")
+    seeds = sorted(histories)
+    crowded = len(seeds) > MAX_SEEDS_DRAWN
+    final = {s: float(histories[s]["loss_total"].to_numpy()[-1]) for s in seeds}
+    named = _named_seeds(seeds, final) if crowded else seeds
+    colours = {s: f"C{i}" for i, s in enumerate(named)}
+    if crowded:
+        length = max(len(histories[s]) for s in seeds)
+        curves = np.full((len(seeds), length), np.nan)
+        for i, s in enumerate(seeds):
+            values = histories[s]["loss_total"].to_numpy()
+            curves[i, : len(values)] = values
+        _median_band(loss_ax, np.arange(length), curves, "total loss")
+    for seed in named:  # crowded: faint, so that the median and band stay readable under the noisy curves
+        loss_ax.plot(
+            histories[seed]["loss_total"].to_numpy(), lw=0.6 if crowded else 0.8, alpha=0.45 if crowded else 1.0,
+            color=colours[seed], label=f"seed {seed}",
+        )  # fmt: skip
     _log_y(loss_ax)
     loss_ax.set_xlabel("step")
     loss_ax.set_ylabel("total loss")
     loss_ax.legend(fontsize=7)
     for seed in sorted(latents):
         ring = latents[seed][latents[seed]["grid"] == "hue_ring"]
-        ring_ax.plot(ring["z0"], ring["z1"], lw=0.8, label=f"seed {seed}")
-        ring_ax.plot(ring["z0"].iloc[:1], ring["z1"].iloc[:1], "o", color="red", ms=4)
+        if seed in colours:
+            ring_ax.plot(ring["z0"], ring["z1"], lw=0.9, color=colours[seed], label=f"seed {seed}", zorder=3)
+        else:
+            ring_ax.plot(ring["z0"], ring["z1"], lw=0.5, color="0.55", alpha=0.35)
+        ring_ax.plot(ring["z0"].iloc[:1], ring["z1"].iloc[:1], "o", color="red", ms=4 if seed in colours else 2)
     ring_ax.add_patch(Circle((0, 0), 1.0, fill=False, lw=0.6, color="0.6"))
     ring_ax.set_xlim(-1.1, 1.1)
     ring_ax.set_ylim(-1.1, 1.1)
     ring_ax.set_aspect("equal")
     ring_ax.set_xlabel("z0")
     ring_ax.set_ylabel("z1")
-    ring_ax.set_title("hue ring (red dot = pure red)", fontsize=9)
-    for seed in sorted(profiles):
-        hue = profiles[seed][profiles[seed]["axis"] == "hue"]
-        hue_ax.plot(hue["position"], hue["mse_mean"], lw=0.8, label=f"seed {seed}")
+    others = f"; grey: the other {len(latents) - len(named)} seeds" if crowded else ""
+    ring_ax.set_title(f"hue ring (red dot = pure red{others})", fontsize=9)
+    hues = {s: profiles[s][profiles[s]["axis"] == "hue"] for s in sorted(profiles)}
+    if crowded and hues:
+        position = next(iter(hues.values()))["position"].to_numpy()
+        same = [h["mse_mean"].to_numpy() for h in hues.values() if len(h) == len(position)]
+        _median_band(hue_ax, position, np.asarray(same), "mean MSE")
+    for seed in named:
+        if seed in hues:
+            hue_ax.plot(
+                hues[seed]["position"], hues[seed]["mse_mean"], lw=0.8, color=colours[seed], label=f"seed {seed}"
+            )
     _log_y(hue_ax)
     hue_ax.set_xlabel("hue")
     hue_ax.set_ylabel("mean MSE")
+    if crowded:
+        hue_ax.legend(fontsize=7)
     if suppression:
         m5_ax = axes[3]
+        r2 = {
+            s: r_squared(suppression[s]["mse_suppressed"].to_numpy(), suppression[s]["target"].to_numpy())
+            for s in sorted(suppression)
+        }
         for seed in sorted(suppression):
+            if seed in colours:
+                continue
             cube = suppression[seed]
-            r2 = r_squared(cube["mse_suppressed"].to_numpy(), cube["target"].to_numpy())
-            m5_ax.scatter(cube["similarity"], cube["mse_suppressed"], s=4, alpha=0.6, label=f"seed {seed}: r² {r2:.2f}")
+            m5_ax.scatter(cube["similarity"], cube["mse_suppressed"], s=2, alpha=0.15, color="0.5", lw=0)
+        for seed in named:
+            if seed in suppression:
+                cube = suppression[seed]
+                m5_ax.scatter(
+                    cube["similarity"], cube["mse_suppressed"], s=4, alpha=0.6, color=colours[seed],
+                    label=f"seed {seed}: r² {r2[seed]:.2f}",
+                )  # fmt: skip
         m5_ax.set_xlabel("similarity to red")
         m5_ax.set_ylabel("MSE under suppression")
-        m5_ax.set_title("M5: suppressing the anchor", fontsize=9)
+        values = np.array(list(r2.values()))
+        summary = f"; r² median {np.median(values):.2f}, range {values.min():.2f}–{values.max():.2f}" if crowded else ""
+        m5_ax.set_title(f"M5: suppressing the anchor{summary}", fontsize=9)
         m5_ax.legend(fontsize=7)
-    figure.suptitle(title, fontsize=10)
+    figure.suptitle(
+        title + (f" · {len(seeds)} seeds: median and 10–90 % band, 3 named" if crowded else ""), fontsize=10
+    )
     return _laid_out(figure)

@@ -33,13 +33,13 @@ from ex_coverage.science.records import check_fresh, current_fingerprints, level
 from ex_coverage.science.schedule import Schedule
 
 from .estimate_nodes import effective_fit
-from .report_estimate import answer_section, estimate_sections, grid_window_text
+from .report_estimate import REPORT_NAMES, answer_section, estimate_sections, grid_window_text, window_paragraph
 
 RUN_COLUMNS = ["coverage", "seed", "multiplier", "realised_coverage", *METRIC_COLUMNS, *CLASSIFICATIONS]
 #: What each classification requires, for the report.
 CLASSIFICATION_MEANING = {
     "structured": "passes M1–M4 (the latent space looks right)",
-    "controllable": "passes M5 (suppressing the anchor removes red and only red-like colours)",
+    "controllable": "passes M5 (suppressing the anchor removes red and only red-like colours)",  # shown as controllable (M5)
     "effective": "is both structured and controllable",
 }
 
@@ -52,9 +52,11 @@ def build_run_table(
     schedule: Schedule,
     *scores_and_records: pd.DataFrame | dict[str, Any],
     refinement_runs: tuple[tuple[float, int], ...] = (),
+    refinement_edges: tuple[tuple[float, int, str, int], ...] = (),
 ) -> pd.DataFrame:
     """One row per (coverage, seed): solved multiplier, realised coverage, M1–M5 values, pass flags and classes,
-    and whether the run was added by refinement (``refinement_runs``, bound from the grid).
+    whether the run was added by refinement (``refinement_runs``, bound from the grid) and, where recorded, for
+    which edge (``refinement_edge``: "ed80", "upper" or empty) in which round (``refinement_round``, 0 for the grid).
 
     ``scores_and_records`` are every level's ``run_scores`` tables and, optionally, run records. Refuses runs
     whose fingerprint differs from the current configuration's and, when records are given, score tables not
@@ -73,6 +75,11 @@ def build_run_table(
     runs = pd.concat([runs, flags], axis=1).sort_values(["coverage", "seed"], ignore_index=True)
     added = set(refinement_runs)
     runs["refinement"] = [(c, s) in added for c, s in zip(runs["coverage"], runs["seed"])]
+    if refinement_edges:
+        recorded = {(c, s): (e, r) for c, s, e, r in refinement_edges}
+        keys = list(zip(runs["coverage"], runs["seed"]))
+        runs["refinement_edge"] = [recorded.get(key, ("", 0))[0] for key in keys]
+        runs["refinement_round"] = [recorded.get(key, ("", 0))[1] for key in keys]
     extra = [c for c in runs.columns if c not in RUN_COLUMNS and not c.startswith(NAMED_COLOUR_PREFIX)]
     return runs[RUN_COLUMNS + extra]
 
@@ -254,7 +261,7 @@ def plot_sweep_latents(*overview_latents: pd.DataFrame, seed: int) -> Figure:
 
 def _format_table(summary: pd.DataFrame) -> str:
     header = (
-        "| coverage | realised | structured | controllable | effective / runs | pass rate [95 % CI] | anchor cos | "
+        "| coverage | realised | structured | controllable (M5) | effective / runs | pass rate [95 % CI] | anchor cos | "
         "off-plane mean | monotone | sextant dev ° | median MSE | max MSE | M5 r² | ablation r² |"
     )
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
@@ -283,7 +290,8 @@ def structure_and_control(critical: dict[str, Any], coverage_runs: pd.DataFrame)
     by = critical["by_criterion"]
     lines = ["| a run is … | when it … | c\\* |", "|---|---|---|"]
     for criterion in CLASSIFICATIONS:
-        lines.append(f"| {criterion} | {CLASSIFICATION_MEANING[criterion]} | {_c_star_text(by[criterion])} |")
+        name = REPORT_NAMES.get(criterion, criterion)
+        lines.append(f"| {name} | {CLASSIFICATION_MEANING[criterion]} | {_c_star_text(by[criterion])} |")
     structured, controllable = by["structured"]["coverage"], by["controllable"]["coverage"]
     if structured is None and controllable is None:
         order = "Neither structure nor control is reached reliably on the tested grid."
@@ -361,7 +369,7 @@ def write_report(
     conclusion = (
         f"Across {design}, a run counts as effective when its latent space "
         f"anchors red, keeps the hue ring in the (z0, z1) plane, orders it as a colour wheel and still reconstructs colours "
-        f"(M1–M4, structured), and suppressing the anchor direction damages red-like colours only (M5, controllable). "
+        f"(M1–M4, structured), and suppressing the anchor direction damages red-like colours only (controllable (M5)). "
         f"Effective runs per level: {rates}. The lowest level with any effective run is {first_success}. "
         + (
             f"From c = {c_star:g} "
@@ -385,6 +393,7 @@ def write_report(
     )
     if ed80_fits is not None:
         answer = answer_section(ed80_fits, critical, coverage_runs) + "\n\n" + answer
+        conclusion = window_paragraph(ed80_fits, critical["samples_per_run"]) + "\n\n" + conclusion
     extra = estimate_sections(ed80_fits, threshold_sensitivity, coverage_runs) if ed80_fits is not None else ""
     return f"""# Label coverage needed for effective weak supervision
 

@@ -105,7 +105,7 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
     sweep_wide = Pipeline(
         [
             Node(
-                bind(build_run_table, refinement_runs=grid.refinement_runs),
+                bind(build_run_table, refinement_runs=grid.refinement_runs, refinement_edges=grid.refinement_edges),
                 [
                     "params:reporting.thresholds",
                     "params:training",
