@@ -47,8 +47,6 @@ def draw(coefficients, terms, seeds, rng, reds=REDS, vibrants=VIBRANTS):
     return red, vibrant, rng.random(len(red)) < 1 / (1 + np.exp(-eta))
 
 
-
-
 def centred(a, b, c=0.0, x0=-3.5, y0=-3.4):
     """Coefficients and terms of logit p = logit 0.8 + a(x − x0) + b(y − y0) + c(x − x0)(y − y0): through 0.8 at
     red 10^x0, vibrant 10^y0, with slopes a in x and b in y there."""
@@ -165,7 +163,9 @@ def test_degenerate_maps_give_a_reason_not_a_number(cost):
 
 def test_a_contour_below_the_map_is_said_not_extrapolated(cost):
     coefficients, terms = centred(1.0, 1.0)
-    red, vibrant, passed = draw([coefficients[0] + 2.5, *coefficients[1:]], terms, seeds=10, rng=np.random.default_rng(2))
+    red, vibrant, passed = draw(
+        [coefficients[0] + 2.5, *coefficients[1:]], terms, seeds=10, rng=np.random.default_rng(2)
+    )
     fit = fit_surface("effective", red, vibrant, passed, cost, replicates=20)
     assert fit.cheapest_labels is None and "contour lies below the tested coverages" in fit.reason
     assert fit.terms and fit.gof_p is not None  # the surface itself is still fitted and checked

@@ -56,7 +56,6 @@ def create_pipeline(grid: BudgetGrid) -> Pipeline:
         [
             Node(
                 build_budget_runs,
-                fit_budget_surfaces,
                 [
                     "params:reporting.thresholds",
                     "params:training",
