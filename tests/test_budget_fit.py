@@ -15,12 +15,14 @@ from ex_coverage.science.budget_fit import (
     Box,
     LabelCost,
     budget_fit_table,
+    cells_of,
     cheapest_point,
     contour,
     design,
     fit_logit,
     fit_surface,
     fit_surfaces,
+    goodness_of_fit,
     select_terms,
 )
 from ex_coverage.science.budget_plots import plot_budget_map
@@ -130,6 +132,26 @@ def test_fit_recovers_a_known_surfaces_cheapest_point_and_its_interval_covers_it
     assert fit.cheapest_labels_low < true.labels < fit.cheapest_labels_high
     assert fit.cheapest_labels_low < fit.cheapest_labels < fit.cheapest_labels_high
     assert fit.gof_p > 0.05 and fit.replicates["contour"] == 100
+
+
+def test_goodness_of_fit_rejects_about_5_percent_of_maps_drawn_from_the_fitted_model():
+    """Calibration: 200 maps of 5 seeds per cell drawn from a known surface, each fitted with its terms and checked
+    by the parametric bootstrap (100 replicates): the test rejects at 5 % between 2 % and 10 % of them."""
+    coefficients, terms = LINEAR
+    rng = np.random.default_rng(25)
+    red, vibrant, _ = draw(coefficients, terms, seeds=5, rng=rng)
+    x, y = np.log10(red), np.log10(vibrant)
+    X = design(x, y, terms)
+    cell_x, cell_y, cell = cells_of(x, y)
+    cell_X = design(cell_x, cell_y, terms)
+    p = 1 / (1 + np.exp(-(X @ coefficients)))
+    rejected = 0
+    for _ in range(200):
+        passed = (rng.random(len(p)) < p).astype(float)
+        b, _, _ = fit_logit(X, passed)
+        drawn = (rng.random((100, len(p))) < 1 / (1 + np.exp(-(X @ b)))).astype(float)
+        rejected += goodness_of_fit(X, passed, cell, cell_X, b, drawn)[1] < 0.05
+    assert 0.02 <= rejected / 200 <= 0.10, rejected
 
 
 def test_goodness_of_fit_rejects_a_map_the_surface_cannot_describe(cost):

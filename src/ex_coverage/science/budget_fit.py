@@ -104,6 +104,33 @@ def fit_logit(X: NDArray, y: NDArray, start: NDArray | None = None) -> tuple[NDA
     return b, current, False
 
 
+def fit_logits(X: NDArray, Y: NDArray, start: NDArray, iterations: int = 40) -> NDArray:
+    """:func:`fit_logit` for many outcome vectors at once (the rows of ``Y``), each from ``start``: their
+    coefficients, one row each (damped Newton; a separated row's coefficients grow until the iterations end)."""
+    b = np.tile(np.asarray(start, dtype=float), (len(Y), 1))
+    eta = b @ X.T
+    deviance = 2.0 * np.sum(np.logaddexp(0.0, eta) - Y * eta, axis=1)
+    ridge = 1e-10 * np.eye(X.shape[1])
+    for _ in range(iterations):
+        p = _expit(eta)
+        hessian = np.einsum("rn,ni,nj->rij", p * (1 - p), X, X) + ridge
+        step = np.linalg.solve(hessian, ((p - Y) @ X)[..., None])[..., 0]
+        t = np.ones(len(Y))
+        for _ in range(30):
+            candidate = b - t[:, None] * step
+            candidate_eta = candidate @ X.T
+            candidate_deviance = 2.0 * np.sum(np.logaddexp(0.0, candidate_eta) - Y * candidate_eta, axis=1)
+            worse = candidate_deviance > deviance + 1e-12
+            if not worse.any():
+                break
+            t = np.where(worse, t / 2, t)
+        accept = ~worse
+        b[accept], eta[accept], deviance[accept] = candidate[accept], candidate_eta[accept], candidate_deviance[accept]
+        if np.max(np.abs(t[accept, None] * step[accept]), initial=0.0) < 1e-8:
+            break
+    return b
+
+
 def covariance(X: NDArray, b: NDArray) -> NDArray:
     """The inverse Fisher information at β (statsmodels' ``cov_params`` for a binomial GLM)."""
     p = _expit(X @ b)
@@ -211,32 +238,46 @@ def _quadratic_roots(a: NDArray, b: NDArray, c: NDArray) -> tuple[NDArray, NDArr
     return one, two
 
 
-def contour(coefficients: Sequence[float], terms: Sequence[str], box: Box, points: int = CONTOUR_POINTS) -> NDArray:
-    """Points (x, y) inside ``box`` where the fitted pass probability is 0.8, traced along x and along y.
+def _coefficient(coefficients: NDArray, terms: Sequence[str], name: str) -> NDArray:
+    """Column ``name`` ("1" for the intercept) of a (replicates, 1 + terms) coefficient array; 0 if not a term."""
+    columns = ("1", *terms)
+    return coefficients[:, columns.index(name)] if name in columns else np.zeros(len(coefficients))
 
-    Returns an array of shape (n, 2), possibly empty. The logit is at most quadratic in each coordinate, so at a
-    fixed x the crossings in y are the roots of a quadratic (and likewise in x at a fixed y).
+
+def contours(
+    coefficients: NDArray, terms: Sequence[str], box: Box, points: int = CONTOUR_POINTS
+) -> tuple[NDArray, NDArray]:
+    """Per row of ``coefficients`` (replicates × (1 + terms)), points (x, y) inside ``box`` where the fitted pass
+    probability is 0.8, traced along x and along y: two (replicates, 4·points) arrays, NaN where there is none.
+
+    The logit is at most quadratic in each coordinate, so at a fixed x the crossings in y are the roots of a
+    quadratic (and likewise in x at a fixed y).
     """
-    beta = dict(zip(("1", *terms), coefficients))
-    g = {name: beta.get(name, 0.0) for name in ("1", *BASE_TERMS, *CANDIDATE_TERMS)}
-    found = []
-    xs = np.linspace(*box.x, points)
-    for y_ in _quadratic_roots(
-        np.full_like(xs, g["I(y**2)"]),
+    g = {name: _coefficient(coefficients, terms, name)[:, None] for name in ("1", *BASE_TERMS, *CANDIDATE_TERMS)}
+    xs, ys = np.linspace(*box.x, points)[None, :], np.linspace(*box.y, points)[None, :]
+    along_x = _quadratic_roots(
+        np.broadcast_to(g["I(y**2)"], (len(coefficients), points)),
         g["y"] + g["x:y"] * xs,
         g["1"] + g["x"] * xs + g["I(x**2)"] * xs**2 - LOGIT_TARGET,
-    ):
-        keep = np.isfinite(y_) & (y_ >= box.y[0]) & (y_ <= box.y[1])
-        found.append(np.stack([xs[keep], y_[keep]], axis=1))
-    ys = np.linspace(*box.y, points)
-    for x_ in _quadratic_roots(
-        np.full_like(ys, g["I(x**2)"]),
+    )
+    along_y = _quadratic_roots(
+        np.broadcast_to(g["I(x**2)"], (len(coefficients), points)),
         g["x"] + g["x:y"] * ys,
         g["1"] + g["y"] * ys + g["I(y**2)"] * ys**2 - LOGIT_TARGET,
-    ):
-        keep = np.isfinite(x_) & (x_ >= box.x[0]) & (x_ <= box.x[1])
-        found.append(np.stack([x_[keep], ys[keep]], axis=1))
-    return np.concatenate(found) if found else np.empty((0, 2))
+    )
+    shape = (len(coefficients), points)
+    x = np.concatenate([np.broadcast_to(xs, shape), np.broadcast_to(xs, shape), *along_y], axis=1)
+    y = np.concatenate([*along_x, np.broadcast_to(ys, shape), np.broadcast_to(ys, shape)], axis=1)
+    with np.errstate(invalid="ignore"):
+        inside = (x >= box.x[0]) & (x <= box.x[1]) & (y >= box.y[0]) & (y <= box.y[1])
+    return np.where(inside, x, np.nan), np.where(inside, y, np.nan)
+
+
+def contour(coefficients: Sequence[float], terms: Sequence[str], box: Box, points: int = CONTOUR_POINTS) -> NDArray:
+    """The points (x, y) of one surface's 0.8 contour inside ``box`` (:func:`contours`), shape (n, 2)."""
+    x, y = contours(np.asarray(coefficients, dtype=float)[None, :], terms, box, points)
+    keep = np.isfinite(x[0])
+    return np.stack([x[0][keep], y[0][keep]], axis=1)
 
 
 @dataclass(frozen=True)
@@ -255,22 +296,34 @@ class Cheapest:
     on_edge: tuple[str, ...] = ()  # the box's sides the point lies on: "lowest red", "highest vibrant", …
 
 
-def cheapest_point(coefficients: Sequence[float], terms: Sequence[str], box: Box, cost: LabelCost) -> Cheapest:
-    """The point of the 0.8 contour inside ``box`` with the fewest expected labelled samples per run.
+def cheapest_costs(coefficients: NDArray, terms: Sequence[str], box: Box, cost: LabelCost) -> tuple[NDArray, ...]:
+    """Per row of ``coefficients``: (x, y, labelled samples per run) of the cheapest point of its 0.8 contour inside
+    ``box``. Where the box's cheapest corner (lowest red, lowest vibrant) passes already, the cost is −inf (the
+    cheapest labelling lies below the map); where the contour does not enter the box, +inf; x and y are NaN there.
 
-    The cost rises with both coverages, so the cheapest labelling that reaches 0.8 lies on the contour unless the
-    box's cheapest corner (lowest red, lowest vibrant) passes already.
+    The cost rises with both coverages, so the cheapest labelling that reaches 0.8 lies on the contour unless that
+    corner passes.
     """
-    b = np.asarray(coefficients, dtype=float)
-    corner = float((design(np.array([box.x[0]]), np.array([box.y[0]]), terms) @ b)[0])
-    if corner >= LOGIT_TARGET:
-        return Cheapest("below")
-    points = contour(b, terms, box)
-    if not len(points):
-        return Cheapest("unreached")
-    labels = cost(10.0 ** points[:, 0], 10.0 ** points[:, 1])
-    i = int(np.argmin(labels))
-    x, y = float(points[i, 0]), float(points[i, 1])
+    x, y = contours(coefficients, terms, box)
+    labels = np.full(x.shape, np.inf)
+    found = np.isfinite(x)
+    labels[found] = cost(10.0 ** x[found], 10.0 ** y[found])
+    best = np.argmin(labels, axis=1)
+    rows = np.arange(len(coefficients))
+    cheapest, at_x, at_y = labels[rows, best], x[rows, best], y[rows, best]
+    corner = design(np.array([box.x[0]]), np.array([box.y[0]]), terms)[0] @ coefficients.T
+    below = corner >= LOGIT_TARGET
+    cheapest[below], at_x[below], at_y[below] = -np.inf, np.nan, np.nan
+    return at_x, at_y, cheapest
+
+
+def cheapest_point(coefficients: Sequence[float], terms: Sequence[str], box: Box, cost: LabelCost) -> Cheapest:
+    """The point of one surface's 0.8 contour inside ``box`` with the fewest expected labelled samples per run
+    (:func:`cheapest_costs`), and the box's sides it lies on."""
+    x_, y_, labels_ = cheapest_costs(np.asarray(coefficients, dtype=float)[None, :], terms, box, cost)
+    x, y, labels = float(x_[0]), float(y_[0]), float(labels_[0])
+    if not np.isfinite(labels):
+        return Cheapest("below" if labels < 0 else "unreached")
     tolerance = 1e-9
     edges = tuple(
         name
@@ -282,7 +335,7 @@ def cheapest_point(coefficients: Sequence[float], terms: Sequence[str], box: Box
         )
         if hit
     )
-    return Cheapest("contour", x, y, float(labels[i]), edges)
+    return Cheapest("contour", x, y, labels, edges)
 
 
 def cells_of(x: NDArray, y: NDArray) -> tuple[NDArray, NDArray, NDArray]:
@@ -291,11 +344,27 @@ def cells_of(x: NDArray, y: NDArray) -> tuple[NDArray, NDArray, NDArray]:
     return keys[:, 0], keys[:, 1], inverse.ravel()
 
 
-def pearson_chi2(runs: NDArray, passes: NDArray, probability: NDArray) -> float:
-    """Pearson's χ² of observed against fitted passes over cells: Σ (O − n p)² / (n p (1 − p))."""
+def pearson_chi2(runs: NDArray, passes: NDArray, probability: NDArray) -> NDArray:
+    """Pearson's χ² of observed against fitted passes over cells (the last axis): Σ (O − n p)² / (n p (1 − p))."""
     expected = runs * probability
     variance = np.maximum(expected * (1 - probability), 1e-12)
-    return float(np.sum((passes - expected) ** 2 / variance))
+    return np.sum((passes - expected) ** 2 / variance, axis=-1)
+
+
+def goodness_of_fit(
+    X: NDArray, passed: NDArray, cell: NDArray, cell_X: NDArray, coefficients: NDArray, drawn: NDArray
+) -> tuple[float, float, NDArray]:
+    """Pearson's χ² over cells of the fit ``coefficients`` of ``passed`` on ``X``, and its parametric-bootstrap p:
+    each row of ``drawn`` (outcomes drawn from the fit) refitted and its χ² computed the same way; p is the share
+    of them (counting the data's own, so never 0) at least as large as the data's. Returns (χ², p, the refitted
+    coefficients, one row per drawn data set)."""
+    runs = np.bincount(cell).astype(float)
+    statistic = float(pearson_chi2(runs, np.bincount(cell, weights=passed), _expit(cell_X @ coefficients)))
+    refitted = fit_logits(X, drawn, coefficients)
+    drawn_passes = drawn @ np.eye(len(runs))[cell]
+    drawn_statistics = pearson_chi2(runs, drawn_passes, _expit(refitted @ cell_X.T))
+    p = (1 + np.sum(drawn_statistics >= statistic - 1e-9)) / (len(drawn) + 1)
+    return statistic, float(p), refitted
 
 
 @dataclass
@@ -388,7 +457,7 @@ def fit_surface(
     keep = (red > 0) & (vibrant > 0)
     x, y, outcome = np.log10(red[keep]), np.log10(vibrant[keep]), np.asarray(passed, dtype=float)[keep]
     cell_x, cell_y, cell = cells_of(x, y) if len(x) else (np.empty(0), np.empty(0), np.empty(0, dtype=int))
-    cell_runs, cell_passes = np.bincount(cell).astype(float), np.bincount(cell, weights=outcome)
+    cell_runs = np.bincount(cell).astype(float)
     fit = SurfaceFit(criterion, runs=len(outcome), passes=int(outcome.sum()), cells=len(cell_runs))
     if len(cell_runs) < len(BASE_TERMS) + 2 or len(np.unique(cell_x)) < 2 or len(np.unique(cell_y)) < 2:
         fit.reason = (
@@ -423,25 +492,21 @@ def fit_surface(
     fit.coefficients = [float(v) for v in b]
     fit.covariance = covariance(X, b).tolist()
     cell_X = design(cell_x, cell_y, terms)
-    fit.gof_statistic = pearson_chi2(cell_runs, cell_passes, _expit(cell_X @ b))
+    rng = np.random.default_rng(seed)
+    drawn = (rng.random((replicates, len(outcome))) < _expit(X @ b)).astype(float)
+    fit.gof_statistic, fit.gof_p, refitted = goodness_of_fit(X, outcome, cell, cell_X, b, drawn)
     fit.gof_df = len(cell_runs) - len(b)
     if fit.gof_df > 0:
         fit.gof_p_asymptotic = float(stats.chi2.sf(fit.gof_statistic, fit.gof_df))
 
     found = cheapest_point(b, terms, box, cost)
-    rng = np.random.default_rng(seed)
-    p = _expit(X @ b)
-    costs, outcomes, statistics = [], {"contour": 0, "below": 0, "unreached": 0}, []
-    for _ in range(replicates):
-        drawn = (rng.random(len(p)) < p).astype(float)
-        b_star, _, _ = fit_logit(X, drawn, start=b)
-        drawn_passes = np.bincount(cell, weights=drawn, minlength=len(cell_runs))
-        statistics.append(pearson_chi2(cell_runs, drawn_passes, _expit(cell_X @ b_star)))
-        replicate = cheapest_point(b_star, terms, box, cost)
-        outcomes[replicate.status] += 1
-        costs.append({"contour": replicate.labels, "below": -math.inf, "unreached": math.inf}[replicate.status])
+    costs = cheapest_costs(refitted, terms, box, cost)[2]
+    outcomes = {
+        "contour": int(np.isfinite(costs).sum()),
+        "below": int((costs == -np.inf).sum()),
+        "unreached": int((costs == np.inf).sum()),
+    }
     fit.replicates = outcomes
-    fit.gof_p = float((1 + np.sum(np.asarray(statistics) >= fit.gof_statistic - 1e-9)) / (replicates + 1))
     if found.status != "contour":
         fit.reason = (
             f"the fitted surface already passes {TARGET:g} at the map's cheapest tested labelling (red "
@@ -457,7 +522,7 @@ def fit_surface(
             f"the cheapest point lies on the map's edge ({', '.join(found.on_edge)}): the contour leaves the tested "
             "coverages there, and a cheaper labelling may lie beyond them"
         )
-    low, high = np.quantile(np.asarray(costs), [0.025, 0.975], method="inverted_cdf")
+    low, high = np.quantile(costs, [0.025, 0.975], method="inverted_cdf")
     fit.cheapest_labels_low = float(low) if np.isfinite(low) else None
     fit.cheapest_labels_high = float(high) if np.isfinite(high) else None
     if fit.cheapest_labels_low is None:
