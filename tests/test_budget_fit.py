@@ -132,6 +132,8 @@ def test_fit_recovers_a_known_surfaces_cheapest_point_and_its_interval_covers_it
     assert fit.cheapest_labels_low < true.labels < fit.cheapest_labels_high
     assert fit.cheapest_labels_low < fit.cheapest_labels < fit.cheapest_labels_high
     assert fit.gof_p > 0.05 and fit.replicates["contour"] == 100
+    for link in ("probit", "cloglog"):  # the other links' cheapest points agree with the logit's within its interval
+        assert fit.cheapest_labels_low < fit.links[link] < fit.cheapest_labels_high
 
 
 def test_goodness_of_fit_rejects_about_5_percent_of_maps_drawn_from_the_fitted_model():

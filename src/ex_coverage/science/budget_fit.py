@@ -44,6 +44,9 @@ BUDGET_FIT_COLUMNS = [
 ]  # fmt: skip
 #: Parametric bootstrap replicates per criterion (goodness of fit and the cost interval share them).
 REPLICATES = 400
+#: The links compared with the logit (SPEC §9c), each with its linear predictor at a pass probability of 0.8:
+#: probit Φ⁻¹(0.8), complementary log-log log(−log(1 − 0.8)).
+OTHER_LINKS = {"probit": 0.8416212335729143, "cloglog": math.log(-math.log(1 - TARGET))}
 #: Points per parametrisation along which the contour is traced (in x and in y across the tested box).
 CONTOUR_POINTS = 401
 Z95 = 1.959963984540054
@@ -129,6 +132,25 @@ def fit_logits(X: NDArray, Y: NDArray, start: NDArray, iterations: int = 40) -> 
         if np.max(np.abs(t[accept, None] * step[accept]), initial=0.0) < 1e-8:
             break
     return b
+
+
+def fit_link(X: NDArray, y: NDArray, link: str) -> NDArray | None:
+    """Maximum-likelihood coefficients of ``y`` on ``X`` under the ``probit`` or ``cloglog`` link (statsmodels);
+    None if the fit fails."""
+    import warnings
+
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
+
+    family = families.Binomial(link={"probit": families.links.Probit, "cloglog": families.links.CLogLog}[link]())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            result = GLM(y, X, family=family).fit()
+        except (ValueError, np.linalg.LinAlgError):
+            return None
+    params = np.asarray(result.params, dtype=float)
+    return params if np.all(np.isfinite(params)) else None
 
 
 def covariance(X: NDArray, b: NDArray) -> NDArray:
@@ -245,10 +267,11 @@ def _coefficient(coefficients: NDArray, terms: Sequence[str], name: str) -> NDAr
 
 
 def contours(
-    coefficients: NDArray, terms: Sequence[str], box: Box, points: int = CONTOUR_POINTS
+    coefficients: NDArray, terms: Sequence[str], box: Box, points: int = CONTOUR_POINTS, target: float = LOGIT_TARGET
 ) -> tuple[NDArray, NDArray]:
     """Per row of ``coefficients`` (replicates × (1 + terms)), points (x, y) inside ``box`` where the fitted pass
-    probability is 0.8, traced along x and along y: two (replicates, 4·points) arrays, NaN where there is none.
+    probability is 0.8 (the linear predictor equals ``target``, logit 0.8 by default), traced along x and along y:
+    two (replicates, 4·points) arrays, NaN where there is none.
 
     The logit is at most quadratic in each coordinate, so at a fixed x the crossings in y are the roots of a
     quadratic (and likewise in x at a fixed y).
@@ -258,12 +281,12 @@ def contours(
     along_x = _quadratic_roots(
         np.broadcast_to(g["I(y**2)"], (len(coefficients), points)),
         g["y"] + g["x:y"] * xs,
-        g["1"] + g["x"] * xs + g["I(x**2)"] * xs**2 - LOGIT_TARGET,
+        g["1"] + g["x"] * xs + g["I(x**2)"] * xs**2 - target,
     )
     along_y = _quadratic_roots(
         np.broadcast_to(g["I(x**2)"], (len(coefficients), points)),
         g["x"] + g["x:y"] * ys,
-        g["1"] + g["y"] * ys + g["I(y**2)"] * ys**2 - LOGIT_TARGET,
+        g["1"] + g["y"] * ys + g["I(y**2)"] * ys**2 - target,
     )
     shape = (len(coefficients), points)
     x = np.concatenate([np.broadcast_to(xs, shape), np.broadcast_to(xs, shape), *along_y], axis=1)
@@ -296,7 +319,9 @@ class Cheapest:
     on_edge: tuple[str, ...] = ()  # the box's sides the point lies on: "lowest red", "highest vibrant", …
 
 
-def cheapest_costs(coefficients: NDArray, terms: Sequence[str], box: Box, cost: LabelCost) -> tuple[NDArray, ...]:
+def cheapest_costs(
+    coefficients: NDArray, terms: Sequence[str], box: Box, cost: LabelCost, target: float = LOGIT_TARGET
+) -> tuple[NDArray, ...]:
     """Per row of ``coefficients``: (x, y, labelled samples per run) of the cheapest point of its 0.8 contour inside
     ``box``. Where the box's cheapest corner (lowest red, lowest vibrant) passes already, the cost is −inf (the
     cheapest labelling lies below the map); where the contour does not enter the box, +inf; x and y are NaN there.
@@ -304,7 +329,7 @@ def cheapest_costs(coefficients: NDArray, terms: Sequence[str], box: Box, cost: 
     The cost rises with both coverages, so the cheapest labelling that reaches 0.8 lies on the contour unless that
     corner passes.
     """
-    x, y = contours(coefficients, terms, box)
+    x, y = contours(coefficients, terms, box, target=target)
     labels = np.full(x.shape, np.inf)
     found = np.isfinite(x)
     labels[found] = cost(10.0 ** x[found], 10.0 ** y[found])
@@ -312,15 +337,17 @@ def cheapest_costs(coefficients: NDArray, terms: Sequence[str], box: Box, cost: 
     rows = np.arange(len(coefficients))
     cheapest, at_x, at_y = labels[rows, best], x[rows, best], y[rows, best]
     corner = design(np.array([box.x[0]]), np.array([box.y[0]]), terms)[0] @ coefficients.T
-    below = corner >= LOGIT_TARGET
+    below = corner >= target
     cheapest[below], at_x[below], at_y[below] = -np.inf, np.nan, np.nan
     return at_x, at_y, cheapest
 
 
-def cheapest_point(coefficients: Sequence[float], terms: Sequence[str], box: Box, cost: LabelCost) -> Cheapest:
+def cheapest_point(
+    coefficients: Sequence[float], terms: Sequence[str], box: Box, cost: LabelCost, target: float = LOGIT_TARGET
+) -> Cheapest:
     """The point of one surface's 0.8 contour inside ``box`` with the fewest expected labelled samples per run
     (:func:`cheapest_costs`), and the box's sides it lies on."""
-    x_, y_, labels_ = cheapest_costs(np.asarray(coefficients, dtype=float)[None, :], terms, box, cost)
+    x_, y_, labels_ = cheapest_costs(np.asarray(coefficients, dtype=float)[None, :], terms, box, cost, target)
     x, y, labels = float(x_[0]), float(y_[0]), float(labels_[0])
     if not np.isfinite(labels):
         return Cheapest("below" if labels < 0 else "unreached")
@@ -390,6 +417,7 @@ class SurfaceFit:
     gof_df: int | None = None
     gof_p: float | None = None  # parametric bootstrap of Pearson's χ²
     gof_p_asymptotic: float | None = None  # χ² with cells − parameters degrees of freedom, for comparison
+    links: dict[str, float | None] = field(default_factory=dict)  # cheapest labels under probit / cloglog, same terms
     replicates: dict[str, int] = field(default_factory=dict)  # bootstrap outcomes: contour / below / unreached
     reason: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -515,6 +543,10 @@ def fit_surface(
             else f"the fitted pass probability stays below {TARGET:g} in {_describe_box(box)}"
         )
         return fit
+    for link, target in OTHER_LINKS.items():
+        coefficients = fit_link(X, outcome, link)
+        labels = None if coefficients is None else cheapest_point(coefficients, terms, box, cost, target).labels
+        fit.links[link] = labels
     fit.cheapest_red, fit.cheapest_vibrant, fit.cheapest_labels = 10.0**found.x, 10.0**found.y, found.labels
     fit.on_edge = list(found.on_edge)
     if found.on_edge:
@@ -535,6 +567,16 @@ def fit_surface(
             f"the cost interval is open above: {outcomes['unreached']} of {replicates} bootstrap surfaces never "
             f"reach {TARGET:g} in the map"
         )
+    for link, labels in fit.links.items():
+        low = -math.inf if fit.cheapest_labels_low is None else fit.cheapest_labels_low
+        high = math.inf if fit.cheapest_labels_high is None else fit.cheapest_labels_high
+        if labels is None:
+            fit.notes.append(f"under the {link} link the contour has no cheapest point in the map")
+        elif not low <= labels <= high:
+            fit.notes.append(
+                f"under the {link} link the cheapest point costs {labels:.0f} labelled samples per run, outside the "
+                "logit's 95 % interval"
+            )
     return fit
 
 

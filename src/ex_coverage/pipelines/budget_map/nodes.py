@@ -146,9 +146,9 @@ def _surface_answer(fit: SurfaceFit | None) -> str:
 def _surface_table(fits: dict[str, SurfaceFit]) -> str:
     """The fitted surfaces, one row per criterion, with the reason where a value is missing."""
     lines = [
-        "| criterion | terms | cheapest red | cheapest vibrant | labelled samples per run [95 %] | gof p (χ² p) | "
-        "runs | note |",
-        "|---|---|---|---|---|---|---|---|",
+        "| criterion | terms | cheapest red | cheapest vibrant | labelled samples per run [95 %] | probit, cloglog | "
+        "gof p (χ² p) | runs | note |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for criterion in CRITERIA:
         fit = fits.get(criterion_name(criterion))
@@ -160,12 +160,13 @@ def _surface_table(fits: dict[str, SurfaceFit]) -> str:
         if fit.gof_p is not None and fit.gof_p < 0.05:
             gof += " **rejected**"
         note = "; ".join([*([fit.reason] if fit.reason else []), *fit.notes])
+        links = ", ".join(_count(fit.links.get(link), "none") for link in ("probit", "cloglog")) if fit.links else ""
         if fit.cheapest_labels is None:
-            cheapest = "| | | "
+            cheapest = "| | | | "
         else:
             cheapest = (
                 f"| {fit.cheapest_red:.3g} | {fit.cheapest_vibrant:.3g} | {fit.cheapest_labels:.0f} "
-                f"[{_count(fit.cheapest_labels_low, 'open')}, {_count(fit.cheapest_labels_high, 'open')}] "
+                f"[{_count(fit.cheapest_labels_low, 'open')}, {_count(fit.cheapest_labels_high, 'open')}] | {links} "
             )
         lines.append(
             f"| {criterion.short} | {'`' + fit.formula + '`' if fit.terms else ''} {cheapest}| {gof} | {fit.runs} | "
@@ -241,7 +242,9 @@ coverages, with the fewest expected labelled samples per run (a sample carrying 
 95 % interval is a parametric bootstrap: {budget_surfaces["replicates"]} data sets drawn from the fit at the
 runs' coverages, each refitted with the same terms (so the interval leaves out the uncertainty of the term
 selection), percentiles of their cheapest points' costs; it is open on a side where too many bootstrap surfaces
-pass already at the map's cheapest tested labelling or never reach 0.8 in the map. Goodness of fit: Pearson's
+pass already at the map's cheapest tested labelling or never reach 0.8 in the map. Beside it, the cheapest point's
+cost under the probit and complementary log-log links (same terms); the note says where one lies outside the
+logit's interval. Goodness of fit: Pearson's
 χ² of observed against fitted passes over the cells, its p from the same bootstrap (the χ² distribution's p in
 parentheses: with a few seeds per cell it is poorly calibrated). Empty cells say why in the note.
 
