@@ -241,7 +241,8 @@ as its likelihood-ratio test gives p < 0.05. `terms` is the model's right-hand s
 coverages, with the fewest expected labelled samples per run (a sample carrying both labels counts once). Its
 95 % interval is a parametric bootstrap: {budget_surfaces["replicates"]} data sets drawn from the fit at the
 runs' coverages, each refitted with the same terms (so the interval leaves out the uncertainty of the term
-selection), percentiles of their cheapest points' costs; it is open on a side where too many bootstrap surfaces
+selection; simulated, it covers the true cost about 80–90 % of the time, so read it as a rough interval),
+percentiles of their cheapest points' costs; it is open on a side where too many bootstrap surfaces
 pass already at the map's cheapest tested labelling or never reach 0.8 in the map. Beside it, the cheapest point's
 cost under the probit and complementary log-log links (same terms); the note says where one lies outside the
 logit's interval. Goodness of fit: Pearson's
