@@ -24,6 +24,7 @@ from ex_coverage.science.budget import (
     solve_cell,
     summarise_cells,
 )
+from ex_coverage.science.budget_fit import BUDGET_FIT_COLUMNS
 from ex_coverage.science.budget_plots import cell_positions, plot_budget_map
 from ex_coverage.science.colour import rgb_grid
 from ex_coverage.science.errors import StaleResultsError
@@ -315,6 +316,12 @@ def test_tiny_map_end_to_end(tiny_map):
     assert 0.01 < both["expected_labels"] / (201 * 64) < 0.015  # any-label coverage: at most red + vibrant
     report = (tiny_map / "data/08_reporting/budget_map.md").read_text()
     assert "## Which label binds which criterion" in report and "![Budget map](budget_map.png)" in report
+    fit = pd.read_csv(tiny_map / "data/08_reporting/budget_fit.csv")
+    assert list(fit.columns) == BUDGET_FIT_COLUMNS
+    assert {"effective", "m1", "m2", "m3", "m4"} <= set(fit["criterion"]) and (fit["runs"] == 1).all()
+    assert fit[BUDGET_FIT_COLUMNS[1:-1]].isna().all().all()  # one cell with both labels: no surface, empty cells
+    assert "**Fitted surface (effective): no cheapest point** — 1 cell(s) with both labels" in report
+    assert "## Fitted surfaces (SPEC §9b, §9c)" in report
     assert (tiny_map / "data/08_reporting/budget_map.png").read_bytes()[:4] == b"\x89PNG"
     for cell in CELLS:
         assert (tiny_map / "data/06_models" / cell / "seed_0.pt").exists()

@@ -15,6 +15,7 @@ from ex_coverage.sweep import bind
 from .nodes import (
     analyse_budget_map,
     build_budget_runs,
+    fit_budget_surfaces,
     plot_budget_heat_maps,
     solve_cell_multipliers,
     summarise_budget_map,
@@ -72,10 +73,24 @@ def create_pipeline(grid: BudgetGrid) -> Pipeline:
                 "budget_map",
                 name="summarise_budget_map",
             ),
-            Node(analyse_budget_map, ["budget_map", "params:reporting"], "budget_binding", name="analyse_budget_map"),
-            Node(plot_budget_heat_maps, ["budget_map", "budget_binding"], "budget_map_figure", name="plot_budget_map"),
             Node(
-                write_budget_report, ["budget_map", "budget_binding"], "budget_map_report", name="write_budget_report"
+                fit_budget_surfaces,
+                ["budget_runs", "training_grid", "dopesheet", "params:training"],
+                ["budget_fit", "budget_surfaces"],
+                name="fit_budget_surfaces",
+            ),
+            Node(analyse_budget_map, ["budget_map", "params:reporting"], "budget_binding", name="analyse_budget_map"),
+            Node(
+                plot_budget_heat_maps,
+                ["budget_map", "budget_binding", "budget_surfaces"],
+                "budget_map_figure",
+                name="plot_budget_map",
+            ),
+            Node(
+                write_budget_report,
+                ["budget_map", "budget_binding", "budget_surfaces"],
+                "budget_map_report",
+                name="write_budget_report",
             ),
         ]
     )
