@@ -251,8 +251,20 @@ def test_the_budget_map_is_tracked_with_its_cheapest_point():
         "cheapest_red": 0.005,
         "cheapest_vibrant": 0.0,
     }
-    fitted = pd.DataFrame([{"cheapest_labels": 300.0, "cheapest_labels_low": 200.0, "cheapest_labels_high": 450.0}])
-    assert budget_metrics(fitted, {"cheapest": cheapest})["cheapest_labels_low"] == 200.0
+    fitted = pd.DataFrame(
+        [
+            {"criterion": "structured", "cheapest_labels": 90.0, "cheapest_labels_low": 50.0},
+            {"criterion": "effective", "cheapest_labels": 300.0, "cheapest_labels_low": 200.0, "cheapest_red": 4e-4},
+            {"criterion": "m4", "cheapest_labels": float("nan")},
+        ]
+    )
+    # the fitted surface's answer for effective; the cheapest cell only without a fitted table
+    assert budget_metrics(fitted, {"cheapest": cheapest}) == {
+        "cheapest_labels": 300.0,
+        "cheapest_labels_low": 200.0,
+        "cheapest_red": 4e-4,
+    }
+    assert budget_metrics(fitted.iloc[[2]], {"cheapest": cheapest}) == {}  # no contour: nothing logged
     assert budget_metrics(None, {"cheapest": None}) == {}
 
 

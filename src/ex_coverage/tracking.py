@@ -405,24 +405,25 @@ def upper_edge_statement(fit: Mapping[str, Any]) -> str:
 
 
 def budget_metrics(budget_fit: Any | None, budget_binding: Mapping[str, Any] | None) -> dict[str, float]:
-    """The budget map's answer: the fitted cheapest point with its interval (``budget_fit.csv``: the metrics as
-    columns of its first row, or as rows of ``name``/``value``), else the cheapest cell of the map."""
+    """The budget map's answer: the fitted surface's cheapest point for ``effective`` with its cost interval
+    (``budget_fit.csv``); without that table (an older map), the map's cheapest passing cell. A criterion with no
+    contour logs nothing (the report says why)."""
     metrics: dict[str, float] = {}
-    cheapest = (budget_binding or {}).get("cheapest") or {}
-    for name, key in (("cheapest_labels", "expected_labels"), ("cheapest_red", "red_coverage")):
-        if number_or_none(cheapest.get(key)) is not None:
-            metrics[name] = float(cheapest[key])
-    if number_or_none(cheapest.get("vibrant_coverage")) is not None:
-        metrics["cheapest_vibrant"] = float(cheapest["vibrant_coverage"])
-    if budget_fit is not None and len(budget_fit):
-        columns = list(budget_fit.columns)
-        if {"name", "value"} <= set(columns):
-            found = dict(zip(budget_fit["name"], budget_fit["value"]))
-        else:
-            found = budget_fit.iloc[0].to_dict()
+    if budget_fit is not None:
+        rows = budget_fit[budget_fit["criterion"] == "effective"] if "criterion" in budget_fit else budget_fit.iloc[:0]
+        found = rows.iloc[0].to_dict() if len(rows) else {}
         for name in BUDGET_METRICS:
             if number_or_none(found.get(name)) is not None:
                 metrics[name] = float(found[name])
+        return metrics
+    cheapest = (budget_binding or {}).get("cheapest") or {}
+    for name, key in (
+        ("cheapest_labels", "expected_labels"),
+        ("cheapest_red", "red_coverage"),
+        ("cheapest_vibrant", "vibrant_coverage"),
+    ):
+        if number_or_none(cheapest.get(key)) is not None:
+            metrics[name] = float(cheapest[key])
     return metrics
 
 
