@@ -85,26 +85,32 @@ class FakeNode:
 def test_progress_counts_runs_step_by_step_and_estimates_what_is_left():
     now = [0.0]
     training = [FakeNode("train_together_1", 6), FakeNode("train_together_2", 4)]
-    others = [FakeNode(f"node_{k}") for k in range(8)]
+    others = [FakeNode(f"node_{k}") for k in range(20)]
     progress = SweepProgress(training + others, workers=2, clock=lambda: now[0])
-    assert progress.line() == "Training 0/10 runs · other nodes 0/8 · 0 s elapsed"  # no estimate yet
+    assert progress.line() == "Training 0/10 runs · other nodes 0/20 · 0 s elapsed"  # no estimate yet
     now[0] = 10.0
-    progress.steps(101, 6, 500, 2000)  # a quarter of each ensemble's steps in 10 s
-    progress.steps(102, 4, 500, 2000)
+    progress.steps("train_together_1", 6, 500, 2000)  # a quarter of each ensemble's steps in 10 s
+    progress.steps("train_together_2", 4, 500, 2000)
     assert progress.runs_trained == 2.5
-    # training: 30 s more at this pace; then 8 nodes at 0.4 s each on 2 workers
-    assert progress.estimate_left() == pytest.approx(30 + 8 * 0.4 / 2)
-    assert progress.line() == "Training 2.5/10 runs · other nodes 0/8 · 10 s elapsed, ~32 s left"
-    now[0] = 40.0
-    for node in training:
-        progress.node_finished(node)
-    progress.steps(101, 6, 2000, 2000)
+    # training: 30 s more at this pace; then 20 nodes at 0.4 s each on 2 workers
+    assert progress.estimate_left() == pytest.approx(30 + 20 * 0.4 / 2)
+    assert progress.line() == "Training 2.5/10 runs · other nodes 0/20 · 10 s elapsed, ~34 s left"
+    now[0] = 38.0
+    progress.steps("train_together_1", 6, 1900, 2000)
+    progress.node_finished(training[0])
+    progress.steps("train_together_1", 6, 2000, 2000)  # its last report, after the node: counted once
+    assert progress.runs_trained == 6 + 4 * 0.25
+    progress.node_finished(training[1])
     assert progress.runs_trained == 10
-    now[0] = 44.0
-    for node in others[:2]:
+    now[0] = 41.0
+    for node in others[:4]:
         progress.node_finished(node)
-    assert progress.estimate_left() == pytest.approx(6 * 2.0)  # 2 nodes in 4 s since training ended
-    assert progress.line().startswith("Training 10/10 runs · other nodes 2/8 · 44 s elapsed, ~12 s")
+    assert progress.estimate_left() == pytest.approx(16 * 0.4 / 2)  # too few yet to tell their pace
+    now[0] = 43.0
+    for node in others[4:10]:
+        progress.node_finished(node)
+    assert progress.estimate_left() == pytest.approx(10 * 0.5)  # 10 nodes in 5 s since training ended
+    assert progress.line().startswith("Training 10/10 runs · other nodes 10/20 · 43 s elapsed, ~5 s")
 
 
 def test_progress_speaks_while_nothing_finishes(caplog):
@@ -156,7 +162,7 @@ def test_progress_bar_in_a_terminal_counts_runs_and_nodes(caplog):
     caplog.set_level("INFO", logger="ex_coverage.progress")
     nodes = [FakeNode("train_together_1", 3), FakeNode("a"), FakeNode("b"), FakeNode("c")]
     with SweepProgress(nodes, bar=True) as progress:
-        progress.steps(1, 3, 100, 200)
+        progress.steps("train_together_1", 3, 100, 200)
         progress._show()
         task = progress._bar.tasks[0]
         assert task.completed == pytest.approx(1.5 / 6)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from itertools import chain
 from typing import Any
 
@@ -62,8 +63,11 @@ class TrainTogether:
     output of the nodes by dataset name, exactly as running each node alone would give it.
     """
 
-    def __init__(self, nodes: Sequence[Node], on_steps: Callable[[int, int, int], None] | None = None) -> None:
+    def __init__(
+        self, nodes: Sequence[Node], name: str, on_steps: Callable[[str, int, int, int], None] | None = None
+    ) -> None:
         self.nodes = tuple(nodes)
+        self.name = name
         self.inputs = list(dict.fromkeys(chain.from_iterable(node.inputs for node in self.nodes)))
         self.on_steps = on_steps
         self.__name__ = ENSEMBLE_NODE
@@ -82,7 +86,8 @@ class TrainTogether:
         ]
         shared = {k: v for k, v in calls[0].items() if k not in ("label_multiplier", "seeds")}
         levels = [(call["label_multiplier"], call["seeds"]) for call in calls]
-        results = train_levels(**shared, levels=levels, on_steps=self.on_steps)
+        on_steps = None if self.on_steps is None else partial(self.on_steps, self.name)
+        results = train_levels(**shared, levels=levels, on_steps=on_steps)
         # The training template names each output dataset after its key (``model_seed_3`` → ``<level>.model_seed_3``).
         return {
             name: result[name.rsplit(".", 1)[-1]] for node, result in zip(self.nodes, results) for name in node.outputs
@@ -90,11 +95,11 @@ class TrainTogether:
 
 
 def train_levels_together(
-    pipeline: Pipeline, workers: int, max_runs: int, on_steps: Callable[[int, int, int], None] | None = None
+    pipeline: Pipeline, workers: int, max_runs: int, on_steps: Callable[[str, int, int, int], None] | None = None
 ) -> Pipeline:
     """``pipeline`` with its levels' training nodes replaced by ensemble nodes (:func:`plan_training_batches`),
     each reading the union of its levels' inputs and writing all of their outputs; every other node as it was.
-    ``on_steps(runs, steps_done, steps)`` is told how training goes (see :mod:`ex_coverage.progress`)."""
+    ``on_steps(node name, runs, steps_done, steps)`` is told how training goes (see :mod:`ex_coverage.progress`)."""
     batches = plan_training_batches(pipeline.nodes, workers, max_runs)
     if not batches:
         return pipeline
@@ -107,7 +112,7 @@ def train_levels_together(
         warnings.filterwarnings("ignore", message=r"One or more dataset names contain '\.' characters")
         ensembles = []
         for number, batch in enumerate(batches, start=1):
-            function = TrainTogether(batch, on_steps)
+            function = TrainTogether(batch, f"{ENSEMBLE_NODE}_{number}", on_steps)
             outputs = {name: name for node in batch for name in node.outputs}
-            ensembles.append(Node(function, function.inputs, outputs, name=f"{ENSEMBLE_NODE}_{number}"))
+            ensembles.append(Node(function, function.inputs, outputs, name=function.name))
         return Pipeline([node for node in pipeline.nodes if node not in replaced] + ensembles)

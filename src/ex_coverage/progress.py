@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import queue as queues
 import sys
 import threading
@@ -28,6 +27,9 @@ RUN_OUTPUT = "model_seed_"
 #: Seconds a node after training takes on one core when none has been timed yet in this run (scoring a level,
 #: a figure, a fit: measured on the default sweep, 2 cores).
 PRIOR_NODE_S = 0.4
+#: After training, the other nodes' own pace replaces :data:`PRIOR_NODE_S` once this many have finished (the first
+#: few say little: two workers finish them in bursts).
+PACE_AFTER = 10
 #: Lines (without a terminal) come at least this often, and at most every eighth of the time elapsed.
 LINE_EVERY_S = 2.0
 
@@ -55,10 +57,11 @@ def connect(channel: Any) -> None:
     _channel = channel
 
 
-def report_steps(runs: int, steps_done: int, steps: int) -> None:
-    """Called by training every few steps in a worker: ``runs`` runs have done ``steps_done`` of ``steps``."""
+def report_steps(node: str, runs: int, steps_done: int, steps: int) -> None:
+    """Called by training every few steps in a worker: node ``node``'s ``runs`` runs have done ``steps_done`` of
+    ``steps``."""
     if _channel is not None:
-        _channel.put((os.getpid(), runs, steps_done, steps))
+        _channel.put((node, runs, steps_done, steps))
 
 
 class SweepProgress:
@@ -84,7 +87,8 @@ class SweepProgress:
         self.workers = max(1, workers)
         self.runs_finished = 0
         self.other_done = 0
-        self._in_flight: dict[tuple[int, int], float] = {}  # (worker, runs) → fraction of steps done
+        self._in_flight: dict[str, tuple[int, float]] = {}  # training node → (runs, fraction of its steps done)
+        self._finished: set[str] = set()
         self._clock = clock
         self._start = clock()
         self._training_end: float | None = None if self.total_runs else self._start
@@ -98,21 +102,21 @@ class SweepProgress:
         self._shown: tuple[float, int] | None = None
 
     # -- what happened ------------------------------------------------------------------------------------------
-    def steps(self, worker: int, runs: int, steps_done: int, steps: int) -> None:
-        """An ensemble of ``runs`` runs on ``worker`` has done ``steps_done`` of its ``steps``."""
+    def steps(self, node: str, runs: int, steps_done: int, steps: int) -> None:
+        """Training node ``node`` (``runs`` runs) has done ``steps_done`` of its ``steps`` (a report that arrives
+        after the node finished is ignored)."""
         with self._lock:
-            if steps_done >= steps:
-                self._in_flight.pop((worker, runs), None)
-            else:
-                self._in_flight[(worker, runs)] = steps_done / steps
+            if node not in self._finished:
+                self._in_flight[node] = (runs, steps_done / steps)
 
     def node_finished(self, node: Any) -> None:
         """Count a finished node: a training node's runs, or one other node (data engineering, scoring, reporting)."""
         with self._lock:
             if _trains(node):
+                self._finished.add(node.name)
+                self._in_flight.pop(node.name, None)
                 self.runs_finished += runs_of(node)
                 if self.runs_finished >= self.total_runs:
-                    self._in_flight.clear()
                     self._training_end = self._clock()
                     self._other_at_training_end = self.other_done
             else:
@@ -122,11 +126,12 @@ class SweepProgress:
     @property
     def runs_trained(self) -> float:
         """Runs trained, counting an ensemble in training by the fraction of its steps done."""
-        return self.runs_finished + sum(runs * done for (_, runs), done in self._in_flight.items())
+        return self.runs_finished + sum(runs * done for runs, done in self._in_flight.values())
 
     def estimate_left(self, now: float | None = None) -> float:
         """Seconds left: training at its pace so far, then the other nodes at theirs since training ended (before
-        then, :data:`PRIOR_NODE_S` each, shared by the workers). NaN until training has made some progress."""
+        then, and until :data:`PACE_AFTER` have finished, :data:`PRIOR_NODE_S` each, shared by the workers). NaN until
+        training has made some progress."""
         now = self._clock() if now is None else now
         other_left = self.total_other - self.other_done
         if self._training_end is None:
@@ -136,7 +141,7 @@ class SweepProgress:
             training_left = (now - self._start) * (self.total_runs - trained) / trained
             return training_left + other_left * PRIOR_NODE_S / self.workers
         done_since = self.other_done - self._other_at_training_end
-        pace = (now - self._training_end) / done_since if done_since else PRIOR_NODE_S / self.workers
+        pace = (now - self._training_end) / done_since if done_since >= PACE_AFTER else PRIOR_NODE_S / self.workers
         return other_left * pace
 
     def line(self, now: float | None = None) -> str:
