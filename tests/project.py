@@ -138,3 +138,19 @@ def data_files(project: Path) -> dict[str, bytes]:
         for p in sorted((project / "data").rglob("*"))
         if p.is_file() and "01_raw" not in p.parts
     }
+
+
+def execute_notebook(name: str, folder: Path) -> list:
+    """Run ``notebooks/<name>`` headless with ``folder`` as its working folder (as a researcher opens it there);
+    returns its code cells' outputs, none of them an error."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    ).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    errors = [o for o in outputs if o.output_type == "error"]
+    assert not errors, errors
+    return outputs

@@ -14,12 +14,12 @@ from ex_coverage.science.estimate import (
     LOGIT_TARGET,
     OTHER_LINKS,
     _design,
-    _expit,
     _fit_logit_batch,
     bootstrap_gof,
     crossings,
     ed80_row,
     edge_to_refine,
+    expit,
     fit_criteria,
     fit_dose_response,
     pearson_gof,
@@ -207,7 +207,7 @@ def test_goodness_of_fit_rejects_about_5_percent_of_data_drawn_from_the_fitted_m
     the parametric bootstrap: the test's size must be near its nominal 5 %."""
     rng = np.random.default_rng(2026)
     design, trials = _design(DEFAULT_LEVELS, 2), np.full(len(DEFAULT_LEVELS), 5.0)
-    data = rng.binomial(5, _expit(design @ SWEEP_FIT), size=(200, len(DEFAULT_LEVELS))).astype(float)
+    data = rng.binomial(5, expit(design @ SWEEP_FIT), size=(200, len(DEFAULT_LEVELS))).astype(float)
     fitted = _fit_logit_batch(data, trials, design, SWEEP_FIT)
     p = np.array(
         [bootstrap_gof(k, trials, f, design, draws=199, seed=i)[1] for i, (k, f) in enumerate(zip(data, fitted))]
@@ -268,7 +268,7 @@ def _interval_coverage(beta, levels, seeds, datasets, seed):
     """Fraction of simulated sweeps whose ED80 and upper-edge intervals contain the truth, and how many gave each."""
     rng = np.random.default_rng(seed)
     coverage = np.repeat(10.0 ** np.asarray(levels), seeds)
-    probability = _expit(_design(np.log10(coverage), 2) @ beta)
+    probability = expit(_design(np.log10(coverage), 2) @ beta)
     truth = dict(zip(("ed80", "upper"), crossings(beta)))
     hits = {"ed80": [], "upper": []}
     for _ in range(datasets):
@@ -294,7 +294,7 @@ def test_upper_edge_interval_covers_the_truth_about_95_percent_of_the_time():
 
 def _steep_rise_slow_fall(x):
     """A window whose rise (8 per decade on the logit) is steeper than its fall (3 per decade)."""
-    return _expit(4 + 8 * (x + 2.6)) * _expit(2.5 - 3 * (x + 1.8))
+    return expit(4 + 8 * (x + 2.6)) * expit(2.5 - 3 * (x + 1.8))
 
 
 def test_a_steep_rise_and_slow_fall_gets_the_cubic_and_an_unbiased_upper_edge():

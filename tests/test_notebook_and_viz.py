@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import json
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
-from tests.conftest import ROOT
+from tests.project import execute_notebook
 
 
 @pytest.mark.long
 def test_results_notebook_runs_headless(tiny_sweep, monkeypatch):
     monkeypatch.setenv("KEDRO_ENV", "test")
-    notebook = nbformat.read(ROOT / "notebooks" / "coverage_report.ipynb", as_version=4)
-    NotebookClient(
-        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tiny_sweep)}}
-    ).execute()
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
+    outputs = execute_notebook("coverage_report.ipynb", tiny_sweep)
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "seed 0: multiplier" in text
     assert "seed 0: suppression r² " in text

@@ -25,8 +25,7 @@ from ex_coverage.tracking import (
     report_metrics,
     runner_name,
 )
-from tests.conftest import ROOT
-from tests.project import SEQUENTIAL, TO_REPORT, copy_finished, kedro_in_process
+from tests.project import SEQUENTIAL, TO_REPORT, copy_finished, execute_notebook, kedro_in_process
 from tests.test_refine import LOOSE
 
 REPORTING = ("run", "--pipeline", "reporting", "--env", "test", *SEQUENTIAL)
@@ -119,16 +118,8 @@ def test_a_report_under_another_threshold_is_a_second_run_with_its_own_numbers(t
     assert len(all_runs(tiny_sweep)) == 1  # the copy logs to its own store
 
     # notebooks/compare_runs.ipynb shows the two configurations: a figure, and the thresholds that differ
-    import nbformat
-    from nbclient import NotebookClient
-
     monkeypatch.setenv("KEDRO_ENV", "test")
-    notebook = nbformat.read(ROOT / "notebooks" / "compare_runs.ipynb", as_version=4)
-    NotebookClient(
-        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(project)}}
-    ).execute()
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
+    outputs = execute_notebook("compare_runs.ipynb", project)
     assert any("image/png" in o.get("data", {}) for o in outputs)
     differing = [o["data"]["text/html"] for o in outputs if o.output_type == "execute_result"][-1]
     assert "reporting.thresholds.anchor_cos_min" in differing and "0.95" in differing and "0.5" in differing

@@ -29,7 +29,14 @@ from typing import Any
 from ex_coverage import tracking
 from ex_coverage.science.estimate import DoseResponse, edge_to_refine, fit_dose_response, refinement_points
 from ex_coverage.science.records import level_namespace
-from ex_coverage.sweep import SweepGrid, configured_grid, load_configuration, rebuild_pipelines, refinement_entry
+from ex_coverage.sweep import (
+    SweepGrid,
+    configured_grid,
+    load_configuration,
+    rebuild_pipelines,
+    recorded_refinement,
+    refinement_entry,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,19 +73,17 @@ def narrow_enough(fit: DoseResponse, width: float) -> bool:
     return fit.ed80 is not None and fit.ed80.width < width and (fit.upper is None or fit.upper.width < width)
 
 
-def recorded_levels(project_path: Path, env: str | None) -> list[dict[str, Any]]:
+def recorded_levels(catalog: Any, env: str | None) -> list[dict[str, Any]]:
     """The levels refinement has added in ``env`` so far (each with its seeds and round)."""
-    _, catalog = load_configuration(env, project_path)
-    name = refinement_entry(env)
-    return list((catalog.load(name) or {}).get("levels") or []) if catalog.exists(name) else []
+    return list((recorded_refinement(catalog, env) or {}).get("levels") or [])
 
 
 def record_round(project_path: Path, env: str | None, levels: list[dict[str, Any]], round_number: int) -> None:
     """Add a round's levels to the refinement entry (saved atomically: a crash leaves the old or the new file) and
     have the pipelines built again with them."""
-    recorded = recorded_levels(project_path, env)
-    recorded += [{**level, "seeds": list(level["seeds"]), "round": round_number} for level in levels]
     _, catalog = load_configuration(env, project_path)
+    recorded = recorded_levels(catalog, env)
+    recorded += [{**level, "seeds": list(level["seeds"]), "round": round_number} for level in levels]
     catalog.save(refinement_entry(env), {"levels": recorded})
     rebuild_pipelines()
 
@@ -172,7 +177,8 @@ def refine(
     tracking.log_round(result.fit, result.runs)
     echo(f"refine: start — {result.runs} runs; {_describe(result.fit)} [{result.seconds:.0f} s]")
     added = 0
-    round_number = max((int(level.get("round", 0)) for level in recorded_levels(project_path, env)), default=0)
+    recorded = recorded_levels(load_configuration(env, project_path)[1], env)
+    round_number = max((int(level.get("round", 0)) for level in recorded), default=0)
     by_edge = {"ed80": 0, "upper": 0}
     while True:
         fit = result.fit

@@ -233,12 +233,17 @@ def grid_from(parameters: Mapping[str, Any], catalog: Any, env: str | None = Non
     if "sweep" not in parameters:
         raise SweepConfigError(f"{GRID_FILE}: no 'sweep' key (expected sweep.coverages and sweep.seeds)")
     grid = parse_grid(parameters["sweep"])
-    name = refinement_entry(env)
-    if not catalog.exists(name):
+    refinement = recorded_refinement(catalog, env)
+    if refinement is None:
         return grid
-    return parse_refinement(
-        catalog.load(name), grid, source=str(catalog.config_resolver.resolve_pattern(name)["filepath"])
-    )
+    source = str(catalog.config_resolver.resolve_pattern(refinement_entry(env))["filepath"])
+    return parse_refinement(refinement, grid, source=source)
+
+
+def recorded_refinement(catalog: Any, env: str | None = None) -> Mapping[str, Any] | None:
+    """What ``kedro refine`` recorded in ``env`` (``{"levels": [...]}``), or None where it has added nothing."""
+    name = refinement_entry(env)
+    return catalog.load(name) if catalog.exists(name) else None
 
 
 def configured_grid(env: str | None = None, project_path: Path | None = None) -> SweepGrid:

@@ -24,7 +24,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from ex_coverage.science.budget import CRITERIA, Criterion, present_criteria
-from ex_coverage.science.estimate import ALPHA, LOGIT_TARGET, TARGET, separated
+from ex_coverage.science.estimate import ALPHA, LOGIT_TARGET, TARGET, binomial_deviance, expit, separated
 
 #: The terms every surface has, then the candidates forward selection may add, in the order ties are broken.
 BASE_TERMS = ("x", "y")
@@ -68,16 +68,6 @@ def formula(terms: Sequence[str]) -> str:
     return " + ".join(terms)
 
 
-def _expit(eta: NDArray) -> NDArray:
-    return 1.0 / (1.0 + np.exp(-np.clip(eta, -700, 700)))
-
-
-def _deviance(eta: NDArray, y: NDArray, weight: NDArray | None = None) -> float:
-    """Binomial deviance of 0/1 outcomes (= 2 × negative log-likelihood); ``weight`` counts repeated rows."""
-    terms = np.logaddexp(0.0, eta) - y * eta
-    return float(2.0 * np.sum(terms if weight is None else weight * terms))
-
-
 def fit_logit(X: NDArray, y: NDArray, start: NDArray | None = None) -> tuple[NDArray, float, bool]:
     """Maximum-likelihood logit coefficients of ``y`` on ``X`` by damped Newton: (β, deviance, converged).
 
@@ -85,16 +75,16 @@ def fit_logit(X: NDArray, y: NDArray, start: NDArray | None = None) -> tuple[NDA
     """
     b = np.zeros(X.shape[1]) if start is None else np.array(start, dtype=float)
     eta = X @ b
-    current = _deviance(eta, y)
+    current = binomial_deviance(eta, y)
     ridge = 1e-10 * np.eye(len(b))
     for _ in range(60):
-        p = _expit(eta)
+        p = expit(eta)
         hessian = X.T @ (X * (p * (1 - p))[:, None]) + ridge
         step = np.linalg.solve(hessian, X.T @ (p - y))
         t = 1.0
         while t > 1e-8:
             candidate_eta = X @ (b - t * step)
-            candidate = _deviance(candidate_eta, y)
+            candidate = binomial_deviance(candidate_eta, y)
             if candidate <= current + 1e-12:
                 break
             t /= 2
@@ -115,7 +105,7 @@ def fit_logits(X: NDArray, Y: NDArray, start: NDArray, iterations: int = 40) -> 
     deviance = 2.0 * np.sum(np.logaddexp(0.0, eta) - Y * eta, axis=1)
     ridge = 1e-10 * np.eye(X.shape[1])
     for _ in range(iterations):
-        p = _expit(eta)
+        p = expit(eta)
         hessian = np.einsum("rn,ni,nj->rij", p * (1 - p), X, X) + ridge
         step = np.linalg.solve(hessian, ((p - Y) @ X)[..., None])[..., 0]
         t = np.ones(len(Y))
@@ -155,7 +145,7 @@ def fit_link(X: NDArray, y: NDArray, link: str) -> NDArray | None:
 
 def covariance(X: NDArray, b: NDArray) -> NDArray:
     """The inverse Fisher information at β (statsmodels' ``cov_params`` for a binomial GLM)."""
-    p = _expit(X @ b)
+    p = expit(X @ b)
     return np.linalg.inv(X.T @ (X * (p * (1 - p))[:, None]))
 
 
@@ -386,10 +376,10 @@ def goodness_of_fit(
     of them (counting the data's own, so never 0) at least as large as the data's. Returns (χ², p, the refitted
     coefficients, one row per drawn data set)."""
     runs = np.bincount(cell).astype(float)
-    statistic = float(pearson_chi2(runs, np.bincount(cell, weights=passed), _expit(cell_X @ coefficients)))
+    statistic = float(pearson_chi2(runs, np.bincount(cell, weights=passed), expit(cell_X @ coefficients)))
     refitted = fit_logits(X, drawn, coefficients)
     drawn_passes = drawn @ np.eye(len(runs))[cell]
-    drawn_statistics = pearson_chi2(runs, drawn_passes, _expit(refitted @ cell_X.T))
+    drawn_statistics = pearson_chi2(runs, drawn_passes, expit(refitted @ cell_X.T))
     p = (1 + np.sum(drawn_statistics >= statistic - 1e-9)) / (len(drawn) + 1)
     return statistic, float(p), refitted
 
@@ -521,7 +511,7 @@ def fit_surface(
     fit.covariance = covariance(X, b).tolist()
     cell_X = design(cell_x, cell_y, terms)
     rng = np.random.default_rng(seed)
-    drawn = (rng.random((replicates, len(outcome))) < _expit(X @ b)).astype(float)
+    drawn = (rng.random((replicates, len(outcome))) < expit(X @ b)).astype(float)
     fit.gof_statistic, fit.gof_p, refitted = goodness_of_fit(X, outcome, cell, cell_X, b, drawn)
     fit.gof_df = len(cell_runs) - len(b)
     if fit.gof_df > 0:

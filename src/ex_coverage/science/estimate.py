@@ -132,17 +132,18 @@ class DoseResponse:
         return cls(**data)
 
     def probability(self, x: NDArray) -> NDArray:
-        return _expit(_design(np.asarray(x, dtype=float), len(self.coefficients) - 1) @ np.asarray(self.coefficients))
+        return expit(_design(np.asarray(x, dtype=float), len(self.coefficients) - 1) @ np.asarray(self.coefficients))
 
     def band(self, x: NDArray, z: float = 1.959963984540054) -> tuple[NDArray, NDArray]:
         """Pointwise 95 % band of the fitted probability (Wald, on the logit scale)."""
         design = _design(np.asarray(x, dtype=float), len(self.coefficients) - 1)
         eta = design @ np.asarray(self.coefficients)
         se = np.sqrt(np.einsum("ij,jk,ik->i", design, np.asarray(self.covariance), design))
-        return _expit(eta - z * se), _expit(eta + z * se)
+        return expit(eta - z * se), expit(eta + z * se)
 
 
-def _expit(eta: NDArray) -> NDArray:
+def expit(eta: NDArray) -> NDArray:
+    """The logistic function, clipped so that it neither overflows nor warns."""
     return 1.0 / (1.0 + np.exp(-np.clip(eta, -700, 700)))
 
 
@@ -150,9 +151,10 @@ def _design(x: NDArray, degree: int) -> NDArray:
     return np.stack([x**k for k in range(degree + 1)], axis=1)
 
 
-def _deviance(eta: NDArray, y: NDArray) -> float:
-    """Binomial deviance of 0/1 outcomes (= 2 × negative log-likelihood)."""
-    return float(2.0 * np.sum(np.logaddexp(0.0, eta) - y * eta))
+def binomial_deviance(eta: NDArray, y: NDArray, weight: NDArray | None = None) -> float:
+    """Binomial deviance of 0/1 outcomes (= 2 × negative log-likelihood); ``weight`` counts repeated rows."""
+    terms = np.logaddexp(0.0, eta) - y * eta
+    return float(2.0 * np.sum(terms if weight is None else weight * terms))
 
 
 def separated(design: NDArray, y: NDArray) -> bool:
@@ -187,15 +189,15 @@ def _newton(regressors: NDArray, y: NDArray, offset: float) -> tuple[float, NDAr
     b = np.zeros(regressors.shape[1])
     ridge = 1e-10 * np.eye(len(b))
     eta = offset + regressors @ b
-    current = _deviance(eta, y)
+    current = binomial_deviance(eta, y)
     for _ in range(100):
-        p = _expit(eta)
+        p = expit(eta)
         hessian = regressors.T @ (regressors * (p * (1 - p))[:, None]) + ridge
         step = np.linalg.solve(hessian, regressors.T @ (p - y))
         t = 1.0
         while t > 1e-8:
             candidate_eta = offset + regressors @ (b - t * step)
-            candidate = _deviance(candidate_eta, y)
+            candidate = binomial_deviance(candidate_eta, y)
             if candidate <= current + 1e-12:
                 break
             t /= 2
@@ -221,7 +223,7 @@ def profile_deviance(theta: float, x: NDArray, y: NDArray, degree: int, rising: 
         deviance, b = _newton((x - theta)[:, None], y, LOGIT_TARGET)
         if sign * b[0] >= 0:
             return deviance
-        return _deviance(np.full(len(y), LOGIT_TARGET), y)  # boundary: flat at 0.8
+        return binomial_deviance(np.full(len(y), LOGIT_TARGET), y)  # boundary: flat at 0.8
     powers = range(1, degree + 1)
     deviance, b = _newton(np.stack([x**k - theta**k for k in powers], axis=1), y, LOGIT_TARGET)
     if sign * sum(k * b[k - 1] * theta ** (k - 1) for k in powers) >= 0:
@@ -331,7 +333,7 @@ def _fit_logit_batch(passes: NDArray, trials: NDArray, design: NDArray, start: N
     beta = np.tile(start, (len(passes), 1))
     ridge = 1e-9 * np.eye(design.shape[1])
     for _ in range(steps):
-        mu = _expit(beta @ design.T)
+        mu = expit(beta @ design.T)
         weights = trials * mu * (1 - mu)
         hessian = np.einsum("bg,gi,gj->bij", weights, design, design) + ridge
         step = np.linalg.solve(hessian, ((passes - trials * mu) @ design)[..., None])[..., 0]
@@ -339,7 +341,7 @@ def _fit_logit_batch(passes: NDArray, trials: NDArray, design: NDArray, start: N
         beta = beta + step * np.minimum(1.0, 5.0 / np.maximum(size, 1e-300))
         if size.max() < 1e-8:
             break
-    return _expit(beta @ design.T)
+    return expit(beta @ design.T)
 
 
 def bootstrap_gof(
@@ -400,7 +402,7 @@ def check_fit(fit: DoseResponse, x: NDArray, y: NDArray, seed: int = 0) -> None:
     degree = len(fit.coefficients) - 1
     levels, passes, trials = grouped(x, y)
     design = _design(levels, degree)
-    fitted = _expit(design @ np.asarray(fit.coefficients))
+    fitted = expit(design @ np.asarray(fit.coefficients))
     if len(levels) > degree + 1:
         fit.gof_statistic, fit.gof_p = bootstrap_gof(passes, trials, fitted, design, seed=seed)
     fit.links = _link_crossings(x, y, degree)
@@ -494,7 +496,7 @@ def _fit_logit(x: NDArray, y: NDArray) -> DoseResponse:
         fit.reason = f"no significant rise with coverage (β1 = {fit.slope:.3g}, p = {fit.slope_p:.2g})"
         return fit
     if degree >= 2:
-        null = _deviance(np.full(len(y), math.log(y.mean() / (1 - y.mean()))), y)
+        null = binomial_deviance(np.full(len(y), math.log(y.mean() / (1 - y.mean()))), y)
         overall_p = float(stats.chi2.sf(max(0.0, null - chosen.deviance), degree))
         if overall_p >= ALPHA:
             fit.reason = f"no significant dependence on coverage (likelihood-ratio p = {overall_p:.2g})"
@@ -511,7 +513,7 @@ def _fit_logit(x: NDArray, y: NDArray) -> DoseResponse:
     if lower >= 0:
         fit.reason = f"the fitted curve reaches {TARGET:g} only above c = 1 (log10 c = {lower:.2f})"
         return fit
-    minimum = _deviance(_design(x, degree) @ np.asarray(fit.coefficients), y)
+    minimum = binomial_deviance(_design(x, degree) @ np.asarray(fit.coefficients), y)
     limits = (float(x.min()) - SEARCH_MARGIN, 0.0)
     fit.ed80 = Crossing(lower, *profile_interval(lower, x, y, degree, True, minimum, limits))
     if upper is not None:
