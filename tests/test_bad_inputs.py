@@ -183,7 +183,7 @@ def test_corrupted_model_met_by_scoring(finished):
     original = model.read_bytes()
     model.write_bytes(original[: len(original) // 2])
     try:
-        error = run_and_check(finished, "--from-nodes", "coverage_0.score_seeds", sweep_runner=True)
+        error = run_and_check(finished, "--from-nodes", "levels.coverage_0.score_seeds", sweep_runner=True)
         assert "data/06_models/coverage_0/seed_0.pt is unreadable or corrupted" in error
     finally:
         model.write_bytes(original)

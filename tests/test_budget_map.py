@@ -376,6 +376,7 @@ def test_budget_pipeline_is_namespaced_per_cell_and_file_backed_for_dask(tiny_ma
     from kedro.framework.project import pipelines
     from kedro.framework.session import KedroSession
 
+    from ex_coverage.pipelines.levels import level_of
     from ex_coverage.runner import DaskRunner
     from ex_coverage.sweep import pipelines_for
 
@@ -384,5 +385,5 @@ def test_budget_pipeline_is_namespaced_per_cell_and_file_backed_for_dask(tiny_ma
     with pipelines_for("test"), KedroSession.create(project_path=tiny_map, env="test") as session:
         catalog = session.load_context().catalog
         pipeline = pipelines["budget_map"]
-        assert {n.namespace for n in pipeline.nodes} - {None} == set(CELLS)
+        assert {level_of(n) for n in pipeline.nodes} - {None} == set(CELLS)
         DaskRunner._check_file_backed(pipeline, catalog)

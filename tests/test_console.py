@@ -69,7 +69,7 @@ def test_warnings_still_reach_the_console(tmp_path):
     project = copy_project(tmp_path)
     (project / "conf/test/parameters_sweep.yml").write_text("sweep:\n  coverages: [0.1]\n  seeds: [0]\n")
     result = kedro_in_process(
-        project, "run", "--env", "test", *SEQUENTIAL, "--to-nodes", "coverage_0p1.solve_label_multiplier"
+        project, "run", "--env", "test", *SEQUENTIAL, "--to-nodes", "levels.coverage_0p1.solve_label_multiplier"
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, (output, result.exception)

@@ -16,7 +16,12 @@ ENV = "remote"
 #: The sweep up to the report, one figure of the sweep and a level's page and figure: every kind of catalog entry
 #: (each dataset class, top-level entries and the per-level factories) goes through the URLs; the other twelve
 #: figures would go through the same dataset and factory.
-REMOTE_OUTPUTS = ["report", "coverage_pass_rate_figure", "coverage_0p01_report", "coverage_0p01.suppression_figure"]
+REMOTE_OUTPUTS = [
+    "report",
+    "coverage_pass_rate_figure",
+    "levels.coverage_0p01.report",
+    "levels.coverage_0p01.suppression_figure",
+]
 
 
 def remote_environment(project, root: str) -> None:
@@ -82,10 +87,10 @@ def test_the_tiny_sweep_writes_and_reads_through_memory_urls(remote_sweep):
     runs = catalog.load("coverage_runs")
     assert isinstance(runs, pd.DataFrame) and len(runs) == 4
     assert sorted(zip(runs["coverage"], runs["seed"])) == [(0.0, 0), (0.0, 1), (0.01, 0), (0.01, 1)]
-    state = catalog.load("coverage_0p01.model_seed_1")["state_dict"]
+    state = catalog.load("levels.coverage_0p01.model_seed_1")["state_dict"]
     assert sum(t.numel() for t in state.values()) == 263
-    assert len(catalog.load("coverage_0.history_seed_0")) == 201
-    assert catalog.load("coverage_0p01.run_record_seed_1")["seed"] == 1
+    assert len(catalog.load("levels.coverage_0.history_seed_0")) == 201
+    assert catalog.load("levels.coverage_0p01.run_record_seed_1")["seed"] == 1
     assert catalog.load("coverage_pass_rate_figure").startswith(b"\x89PNG")
     from ex_coverage.pipelines.reporting.nodes import write_report
 

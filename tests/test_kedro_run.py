@@ -30,23 +30,23 @@ def catalog(tiny_sweep):
 
 def test_every_run_persists_model_latents_history_and_record(catalog):
     for level in LEVELS:
-        multiplier = catalog.load(f"{level}.label_multiplier")
+        multiplier = catalog.load(f"levels.{level}.label_multiplier")
         assert multiplier["target_coverage"] in (0.0, 0.01)
         for seed in SEEDS:
-            model = catalog.load(f"{level}.model_seed_{seed}")
+            model = catalog.load(f"levels.{level}.model_seed_{seed}")
             state = model["state_dict"]
             assert state["encoder.0.weight"].shape == (16, 3)
             assert sum(t.numel() for t in state.values()) == 263
-            history = catalog.load(f"{level}.history_seed_{seed}")
+            history = catalog.load(f"levels.{level}.history_seed_{seed}")
             assert len(history) == 201 and history["lr"].iloc[-1] == pytest.approx(0.05)
-            latents = catalog.load(f"{level}.latents_seed_{seed}")
+            latents = catalog.load(f"levels.{level}.latents_seed_{seed}")
             assert set(latents["grid"]) == {"hue_ring", "hsv_grid_coarse", "rgb_grid_fine"}
             torch.testing.assert_close(
                 torch.tensor(latents[["z0", "z1", "z2", "z3"]].to_numpy()).norm(dim=1),
                 torch.ones(len(latents), dtype=torch.float32),
                 check_dtype=False,
             )
-            record = catalog.load(f"{level}.run_record_seed_{seed}")
+            record = catalog.load(f"levels.{level}.run_record_seed_{seed}")
             assert record["seed"] == seed and record["configuration"]["seed"] == seed
             assert record["configuration"]["schedule_length"] == 201
             assert record["label_counts"]["n_samples"] == 195 * 64  # labelled terms are on for steps 0..194
@@ -145,7 +145,7 @@ def test_named_colour_deltas(tiny_sweep, catalog):
     assert set(table["colour"]) >= {"red", "rose", "blue", "grey v=0", "grey v=1"}
     assert table["delta"].to_numpy() == pytest.approx((table["mse_suppressed"] - table["mse_none"]).to_numpy())
     for level in LEVELS:
-        cube = catalog.load(f"{level}.suppression_seed_0")
+        cube = catalog.load(f"levels.{level}.suppression_seed_0")
         assert len(cube) == 512 and {"similarity", "target", "mse_suppressed", "mse_ablated"} <= set(cube.columns)
 
 
@@ -155,7 +155,7 @@ def test_m5_scores_are_those_of_the_saved_model(tiny_sweep, catalog):
 
     runs = pd.read_csv(tiny_sweep / "data/08_reporting/coverage_runs.csv").set_index(["coverage", "seed"])
     table = pd.read_csv(tiny_sweep / "data/08_reporting/named_colour_deltas.csv")
-    result = evaluate_control(load_autoencoder(catalog.load("coverage_0p01.model_seed_1")))
+    result = evaluate_control(load_autoencoder(catalog.load("levels.coverage_0p01.model_seed_1")))
     assert result.scores["suppression_r2"] == pytest.approx(runs.loc[(0.01, 1), "suppression_r2"], rel=1e-9)
     assert result.scores["ablation_r2"] == pytest.approx(runs.loc[(0.01, 1), "ablation_r2"], rel=1e-9)
     saved = table[(table["coverage"] == 0.01) & (table["seed"] == 1)]

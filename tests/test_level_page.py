@@ -1,4 +1,5 @@
-"""A coverage level's page: its seeds' scores, further per-level tables and links to its figures."""
+"""A coverage level's page: its seeds' scores, further per-level tables and links to its figures; the index of
+the level pages."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ex_coverage.pipelines.reporting.nodes import select_overview_latents, write_level_report
+from ex_coverage.pipelines.reporting.nodes import select_overview_latents, write_level_index, write_level_report
 
 
 def test_level_page_lists_seeds_tables_and_figures():
@@ -26,6 +27,21 @@ def test_level_page_lists_seeds_tables_and_figures():
     assert page.rstrip().endswith("![seeds](coverage_0p1_seeds.png)")
     with pytest.raises(ValueError, match="expected 1 tables and 1 figures"):
         write_level_report(scores, b"png", level="x", coverage=0.1, table_names=("t",), figure_kinds=("seeds",))
+
+
+def test_level_index_links_every_page_lowest_coverage_first():
+    scores = pd.DataFrame({"coverage": [0.01], "seed": [0], "multiplier": [6.5]})
+    pages = [
+        write_level_report(scores, level=level, coverage=coverage, figure_kinds=())
+        for level, coverage in (("coverage_0p01", 0.01), ("coverage_0", 0.0))
+    ]
+    index = write_level_index(*pages, levels={"coverage_0p01": 0.01, "coverage_0": 0.0})
+    assert index.splitlines()[-2:] == [
+        "| 0 | [coverage_0](coverage_0.md) | 1 seed, label multiplier 6.5 |",
+        "| 0.01 | [coverage_0p01](coverage_0p01.md) | 1 seed, label multiplier 6.5 |",
+    ]
+    with pytest.raises(ValueError, match="expected 2 level pages, got 1"):
+        write_level_index(pages[0], levels={"coverage_0p01": 0.01, "coverage_0": 0.0})
 
 
 def test_overview_latents_keep_the_fine_rgb_cube_of_one_run():

@@ -32,19 +32,20 @@ def viz(tiny_viz):
 
 @pytest.mark.long
 def test_viz_has_one_modular_pipeline_per_coverage_level(viz):
-    levels = {k for k in viz["modular_pipelines"] if k.startswith("coverage_")}
-    assert levels == {"coverage_0", "coverage_0p01"}
+    levels = {k for k in viz["modular_pipelines"] if k.startswith("levels.")}
+    assert levels == {"levels.coverage_0", "levels.coverage_0p01"}
 
 
-def test_viz_edges_run_from_every_training_namespace_into_reporting(viz):
+def test_viz_edges_run_from_every_level_into_what_gathers_the_levels(viz):
     names = {n["id"]: n["name"] for n in viz["nodes"]}
     targets = {names[e["source"]]: set() for e in viz["edges"] if e["source"] in names}
     for edge in viz["edges"]:
         if edge["source"] in names and edge["target"] in names:
             targets[names[edge["source"]]].add(names[edge["target"]])
     for level in ("coverage_0", "coverage_0p01"):
-        assert "build_run_table" in targets[f"{level}_run_scores"]
-        assert "plot_sweep_latents" in targets[f"{level}_overview_latents"]
+        assert "build_run_table" in targets[f"levels.{level}.run_scores"]
+        assert "plot_sweep_latents" in targets[f"levels.{level}.overview_latents"]
+        assert "write_level_index" in targets[f"levels.{level}.report"]
 
 
 def test_viz_puts_every_dataset_in_a_layer(viz):
@@ -57,9 +58,9 @@ def test_viz_previews_tables_figures_and_json(tiny_sweep, viz):
     expected = {
         "coverage_runs": "TablePreview",
         "schedule": "TablePreview",
-        "coverage_0p01_run_scores": "TablePreview",
+        "levels.coverage_0p01.run_scores": "TablePreview",
         "coverage_pass_rate_figure": "ImagePreview",
-        "coverage_0p01.seeds_figure": "ImagePreview",
+        "levels.coverage_0p01.seeds_figure": "ImagePreview",
         "critical_coverage": "JSONPreview",
     }
     for name, kind in expected.items():

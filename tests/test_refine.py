@@ -34,10 +34,10 @@ def test_refinement_levels_join_the_grid_with_their_own_seeds():
     assert grid.seeds_at(0.0015) == (5, 6) and grid.seeds_at(0.01) == (0, 1, 7) and grid.seeds_at(0.0) == (0, 1)
     assert grid.refinement_runs == ((0.0015, 5), (0.0015, 6), (0.01, 7)) and grid.n_runs == 7
     nodes = {n.name: n for n in training_pipeline(grid).nodes}
-    assert "coverage_0p0015.train_seeds" in nodes
-    assert set(nodes["coverage_0p0015.train_seeds"].outputs) >= {
-        "coverage_0p0015.model_seed_5",
-        "coverage_0p0015.model_seed_6",
+    assert "levels.coverage_0p0015.train_seeds" in nodes
+    assert set(nodes["levels.coverage_0p0015.train_seeds"].outputs) >= {
+        "levels.coverage_0p0015.model_seed_5",
+        "levels.coverage_0p0015.model_seed_6",
     }
 
 
@@ -106,7 +106,7 @@ def test_refine_end_to_end(tiny_sweep, tmp_path):
     # in-process (tests/project.py): the project's `kedro refine`; the runner does not matter to the rounds
     project = copy_finished(tiny_sweep, tmp_path / "project")
     levels = project / "data/08_reporting/levels"
-    earlier_levels = {p: p.stat().st_mtime_ns for p in levels.iterdir()}
+    earlier_levels = {p: p.stat().st_mtime_ns for p in levels.glob("coverage_*")}
     result = kedro_in_process(project, "refine", "--env", "test", *SEQUENTIAL, "--budget", "2", "--params", LOOSE)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
@@ -132,6 +132,7 @@ def test_refine_end_to_end(tiny_sweep, tmp_path):
     # the final report makes the new levels' pages and figures and leaves the earlier levels' as they were
     assert {p: p.stat().st_mtime_ns for p in earlier_levels} == earlier_levels
     assert {"coverage_0p00251.md", "coverage_0p00501_seeds.png"} <= {p.name for p in levels.iterdir()}
+    assert "[coverage_0p00251](coverage_0p00251.md)" in (levels / "index.md").read_text()  # the index has them
     ed80 = pd.read_csv(project / "data/08_reporting/ed80.csv")
     assert list(ed80["criterion"]) == ["effective", "structured", "controllable", "m1", "m2", "m3", "m4", "m5"]
 

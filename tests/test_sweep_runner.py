@@ -72,7 +72,7 @@ def test_the_rewrite_replaces_training_nodes_by_ensembles_with_their_inputs_and_
 
     grid = parse_grid({"coverages": [0, 0.001, 0.002, 0.01, 0.1], "seeds": [0, 1, 2]})
     pipeline = create_pipeline(grid) + reporting_pipeline(grid)
-    resumed = pipeline - Pipeline([n for n in pipeline.nodes if n.name == "coverage_0p001.train_seeds"])
+    resumed = pipeline - Pipeline([n for n in pipeline.nodes if n.name == "levels.coverage_0p001.train_seeds"])
     for original in (pipeline, resumed):  # all levels; a resumed run without one finished level
         rewritten = train_levels_together(original, workers=2, max_runs=64)
         training = [n for n in original.nodes if trains_together(n)]
@@ -84,5 +84,5 @@ def test_the_rewrite_replaces_training_nodes_by_ensembles_with_their_inputs_and_
         assert set().union(*(n.inputs for n in ensembles)) == set().union(*(n.inputs for n in training))
         assert set(rewritten.nodes) - set(ensembles) == set(original.nodes) - set(training)
         assert rewritten.inputs() == original.inputs() and rewritten.all_outputs() == original.all_outputs()
-    only_one = resumed.only_nodes("coverage_0.train_seeds")
+    only_one = resumed.only_nodes("levels.coverage_0.train_seeds")
     assert [n.name for n in train_levels_together(only_one, 2, 64).nodes] == ["train_together_1"]

@@ -1,4 +1,4 @@
-"""The DAG kedro-viz shows reads top to bottom: few datasets cross a coverage level, layers in order.
+"""The DAG kedro-viz shows reads at a glance: data engineering → one group of coverage levels → reporting.
 
 Checked on the JSON that `kedro viz build` writes (build/api/main), for the default grid (conf/base)
 and the test grid (conf/test, with previews, on a finished tiny sweep).
@@ -12,14 +12,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ex_coverage.pipelines.levels import LEVELS
 from ex_coverage.sweep import parse_grid
 from tests.conftest import ROOT
 from tests.project import copy_project, kedro
 
 #: Layers top to bottom (SPEC: 01_raw … 08_reporting; the layers this project uses).
 LAYERS = ["raw", "intermediate", "model_input", "models", "model_output", "reporting"]
-PER_LEVEL = 3  # datasets that may cross one coverage level's boundary
-SHARED = 20  # top-level datasets that belong to no level
+#: The most elements (groups, datasets, nodes; parameters not counted) kedro-viz's first, collapsed view may show.
+AT_A_GLANCE = 20
+#: The groups of that view.
+GROUPS = {"data_engineering", LEVELS, "reporting"}
 
 
 def grid_of(env: str):
@@ -37,11 +40,16 @@ def viz_build(project: Path, env: str, *options: str) -> dict:
     return json.loads((project / "build" / "api" / "main").read_text())
 
 
-def top_level_datasets(viz: dict) -> list[str]:
-    """Datasets drawn outside every modular pipeline (what a reader sees with the levels collapsed)."""
+def first_view(viz: dict) -> dict[str, list[str]]:
+    """What kedro-viz draws with every group collapsed, by kind (``modularPipeline``, ``data``, ``task``): the
+    children of its root, parameters left out."""
     nodes = {n["id"]: n for n in viz["nodes"]}
-    root = viz["modular_pipelines"]["__root__"]["children"]
-    return sorted(nodes[c["id"]]["name"] for c in root if c["id"] in nodes and nodes[c["id"]]["type"] == "data")
+    view: dict[str, list[str]] = {}
+    for child in viz["modular_pipelines"]["__root__"]["children"]:
+        node = nodes.get(child["id"], {"type": child["type"], "name": child["id"]})
+        if node["type"] != "parameters":
+            view.setdefault(node["type"], []).append(node["name"])
+    return view
 
 
 def backward_edges(viz: dict) -> list[tuple[str, str, str]]:
@@ -88,24 +96,39 @@ def built(request):
     return grid_of(request.param), request.getfixturevalue("default_viz" if request.param == "base" else "test_viz")
 
 
-def test_every_coverage_level_is_a_modular_pipeline(built):
-    grid, viz = built
-    assert {k for k in viz["modular_pipelines"] if k != "__root__"} == set(grid.namespaces)
-
-
-def test_few_datasets_cross_each_level(built):
-    grid, viz = built
-    top = top_level_datasets(viz)
-    assert len(top) <= PER_LEVEL * len(grid.namespaces) + SHARED, top
-    for namespace in grid.namespaces:
-        crossing = [name for name in top if name.startswith(f"{namespace}_") or name.startswith(f"{namespace}.")]
-        assert len(crossing) <= PER_LEVEL, crossing
-    assert not [name for name in top if "_seed_" in name]  # per-seed results stay inside their level
-
-
-def test_no_dotted_dataset_names_outside_namespaces(built):
+def test_the_first_view_is_three_groups_and_few_datasets(built):
     _, viz = built
-    assert not [name for name in top_level_datasets(viz) if "." in name]
+    view = first_view(viz)
+    assert sum(map(len, view.values())) <= AT_A_GLANCE, view
+    assert set(view["modularPipeline"]) == GROUPS
+    assert "task" not in view  # every node is in a group
+    per_level = [name for name in view["data"] if name.startswith(f"{LEVELS}.") or "_seed_" in name]
+    assert per_level == []
+
+
+def test_the_levels_group_holds_every_level_and_a_level_its_runs(built):
+    grid, viz = built
+    groups = viz["modular_pipelines"]
+    levels = {c["id"] for c in groups[LEVELS]["children"] if c["type"] == "modularPipeline"}
+    assert levels == {f"{LEVELS}.{namespace}" for namespace in grid.namespaces}
+    names = {n["id"]: n["name"] for n in viz["nodes"]}
+    for namespace, coverage in grid.namespaces.items():
+        inside = {names[c["id"]] for c in groups[f"{LEVELS}.{namespace}"]["children"] if c["id"] in names}
+        assert "train_seeds" in inside
+        assert {f"{LEVELS}.{namespace}.model_seed_{seed}" for seed in grid.seeds_at(coverage)} <= inside
+
+
+def test_the_first_view_check_sees_a_level_at_the_top():
+    """The first-view check itself: a level's group or dataset outside ``levels`` is caught."""
+    viz = {
+        "nodes": [{"id": "d", "name": "levels.coverage_0.run_scores", "type": "data"}],
+        "modular_pipelines": {
+            "__root__": {
+                "children": [{"id": "levels.coverage_0", "type": "modularPipeline"}, {"id": "d", "type": "data"}]
+            }
+        },
+    }
+    assert first_view(viz) == {"modularPipeline": ["levels.coverage_0"], "data": ["levels.coverage_0.run_scores"]}
 
 
 def test_layers_run_top_to_bottom(built):

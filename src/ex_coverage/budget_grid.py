@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ex_coverage.pipelines.levels import CELLS, level_dataset
 from ex_coverage.science.budget import BudgetGrid, check_cells_fresh, current_cell_fingerprints
 from ex_coverage.science.config import reject_unknown_keys
 from ex_coverage.science.labels import CoverageError, solve_label_multipliers
@@ -71,7 +72,7 @@ def refuse_stale_cells(
     for namespace in sorted(cells):
         red, vibrant = grid.cells[namespace]
         for seed in grid.seeds:
-            name = f"{namespace}.run_record_seed_{seed}"
+            name = level_dataset(CELLS, namespace, f"run_record_seed_{seed}")
             if catalog.exists(name):
                 record = catalog.load(name)
                 rows.append(

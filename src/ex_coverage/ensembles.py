@@ -18,6 +18,7 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
+from ex_coverage.pipelines.levels import level_of
 from ex_coverage.progress import is_training_node, runs_of
 
 #: Name of the nodes that train several levels together (numbered: ``train_together_1`` …).
@@ -72,7 +73,7 @@ class TrainTogether:
         self.on_steps = on_steps
         self.__name__ = ENSEMBLE_NODE
         self.__qualname__ = f"{type(self).__qualname__}.__call__"
-        self.__doc__ = f"Train {', '.join(node.namespace or node.name for node in self.nodes)} as one ensemble."
+        self.__doc__ = f"Train {', '.join(level_of(node) or node.name for node in self.nodes)} as one ensemble."
 
     def __call__(self, *values: Any) -> dict[str, Any]:
         import inspect

@@ -15,7 +15,7 @@ from ex_coverage.budget_grid import (
     parse_budget_grid,
     refuse_stale_cells,
 )
-from ex_coverage.pipelines.levels import boundary_name
+from ex_coverage.pipelines.levels import CELLS, LEVELS, level_dataset, level_of
 from ex_coverage.sweep import SweepConfigError, check_reachable, config_env, grid_from, parse_grid
 
 log = logging.getLogger(__name__)
@@ -61,9 +61,9 @@ class SweepHooks:
             parameters["labels"], {name: list(labels or ()) for name, labels in REGULARIZER_LABELS.items()}
         )
         Thresholds.from_params(parameters["reporting"]["thresholds"])
-        namespaces = {node.namespace for node in pipeline.nodes}
-        cells = namespaces & set(budget.cells)
-        if not cells or namespaces & set(grid.namespaces):  # the budget map reads no sweep results
+        levels = {level_of(node) for node in pipeline.nodes}
+        cells = levels & set(budget.cells)
+        if not cells or levels & set(grid.namespaces):  # the budget map reads no sweep results
             self._refuse_stale_results(
                 grid, parameters, schedule, catalog, pipeline.inputs(), bool(run_params.get("only_missing_outputs"))
             )
@@ -73,7 +73,7 @@ class SweepHooks:
                 red, vibrant = budget.cells[cell]
                 for seed in budget.seeds:
                     place = {"label_coverages": {"red": red, "vibrant": vibrant}, "seed": seed}
-                    check_bound_model(catalog, cell, seed, place, catalog.exists, "budget_map")
+                    check_bound_model(catalog, CELLS, cell, seed, place, catalog.exists, "budget_map")
         if cells:
             log.info(
                 "Budget map: %d cells × %d seeds = %d runs of %d steps",
@@ -143,16 +143,17 @@ class SweepHooks:
 
         records, scores, beside = [], [], []
         for namespace, coverage in grid.namespaces.items():
-            names = [f"{namespace}.run_record_seed_{s}" for s in grid.seeds_at(coverage)]
+            names = [level_dataset(LEVELS, namespace, f"run_record_seed_{s}") for s in grid.seeds_at(coverage)]
             records += [catalog.load(n) for n in names if existing(n)]
-            if existing(boundary_name(namespace, "run_scores")):
-                scores += catalog.load(boundary_name(namespace, "run_scores")).to_dict("records")
+            if existing(run_scores := level_dataset(LEVELS, namespace, "run_scores")):
+                scores += catalog.load(run_scores).to_dict("records")
                 beside += [catalog.load(n) for n in names if catalog.exists(n)]
         check_fresh(records, current)
         check_fresh(scores, current, records=beside)
         for namespace, coverage in grid.namespaces.items():
             for seed in grid.seeds_at(coverage):
-                check_bound_model(catalog, namespace, seed, {"coverage": coverage, "seed": seed}, existing, "sweep")
+                place = {"coverage": coverage, "seed": seed}
+                check_bound_model(catalog, LEVELS, namespace, seed, place, existing, "sweep")
 
 
 def dataset_path(catalog: Any, name: str) -> str:
@@ -165,18 +166,28 @@ def dataset_path(catalog: Any, name: str) -> str:
 
 
 def check_bound_model(
-    catalog: Any, namespace: str, seed: int, expected: dict[str, Any], existing: Callable[[str], bool], pipeline: str
+    catalog: Any,
+    group: str,
+    level: str,
+    seed: int,
+    expected: dict[str, Any],
+    existing: Callable[[str], bool],
+    pipeline: str,
 ) -> None:
-    """Refuse the model of ``namespace``'s run ``seed`` if its run record's run did not make it, or if both belong
-    to another place (a file copied by hand, a save interrupted between model and record)."""
+    """Refuse the model of ``level``'s run ``seed`` (in ``group``, see ``pipelines/levels.py``) if its run record's
+    run did not make it, or if both belong to another place (a file copied by hand, a save interrupted between
+    model and record)."""
     from ex_coverage.science.records import check_model_binding
 
-    model, record = f"{namespace}.model_seed_{seed}", f"{namespace}.run_record_seed_{seed}"
+    model, record = (
+        level_dataset(group, level, f"model_seed_{seed}"),
+        level_dataset(group, level, f"run_record_seed_{seed}"),
+    )
     if existing(model) and catalog.exists(record):
         check_model_binding(
             catalog.load(model),
             catalog.load(record),
-            f"{dataset_path(catalog, model)} ({namespace}, seed {seed})",
+            f"{dataset_path(catalog, model)} ({level}, seed {seed})",
             f"kedro run --pipeline {pipeline} --only-missing-outputs",
             expected,
         )

@@ -137,7 +137,7 @@ def _session(project_path: Path, env: str | None, params: dict[str, Any]):
 
 def train_and_fit(project_path: Path, env: str | None, params: dict[str, Any], runner: Any) -> RoundResult:
     """Train every missing run of the current grid (refinement levels included), then fit ``effective``."""
-    from ex_coverage.pipelines.levels import boundary_name
+    from ex_coverage.pipelines.levels import LEVELS, level_dataset
     from ex_coverage.pipelines.reporting.nodes import build_run_table
 
     start = time.perf_counter()
@@ -153,7 +153,7 @@ def train_and_fit(project_path: Path, env: str | None, params: dict[str, Any], r
         parameters["labels"],
         parameters["grids"],
         catalog.load("schedule"),
-        *(catalog.load(boundary_name(ns, "run_scores")) for ns in grid.namespaces),
+        *(catalog.load(level_dataset(LEVELS, ns, "run_scores")) for ns in grid.namespaces),
         refinement_runs=grid.refinement_runs,
     )
     fit = fit_dose_response(runs["coverage"], runs["effective"], checks=False)
@@ -234,10 +234,10 @@ def report_nodes_to_run(catalog: Any) -> list[str]:
     alone, so those of earlier levels stay as they are."""
     from kedro.framework.project import pipelines
 
-    from ex_coverage.pipelines.levels import boundary_name
+    from ex_coverage.pipelines.levels import LEVELS, level_dataset, level_of
 
     return [
         node.name
         for node in pipelines["reporting"].nodes
-        if node.namespace is None or not catalog.exists(boundary_name(node.namespace, "report"))
+        if (level := level_of(node)) is None or not catalog.exists(level_dataset(LEVELS, level, "report"))
     ]

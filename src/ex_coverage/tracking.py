@@ -662,10 +662,9 @@ def results(pipeline: Any, catalog: Any) -> tuple[dict[str, str], dict[str, floa
 def artifacts(pipeline: Any, catalog: Any) -> list[Path]:
     """The files of the run's sweep-wide (or map-wide) outputs in the reporting layer: report, tables, JSON and
     figures (a level's own pages and figures stay in ``data/``)."""
-    namespaces = {node.namespace for node in pipeline.nodes if node.namespace}
     paths = []
     for name in sorted(pipeline.all_outputs()):
-        if "." in name or any(name.startswith(f"{ns}_") for ns in namespaces):
+        if "." in name:  # a level's or a cell's (pipelines/levels.py)
             continue
         config = catalog.config_resolver.resolve_pattern(name)
         layer = ((config.get("metadata") or {}).get("kedro-viz") or {}).get("layer")

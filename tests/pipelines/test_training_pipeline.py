@@ -43,15 +43,15 @@ def outputs():
 
 def test_each_level_trains_its_seed_and_scores_it(outputs):
     for level, coverage in LEVELS.items():
-        multiplier = outputs.load(f"{level}.label_multiplier")
+        multiplier = outputs.load(f"levels.{level}.label_multiplier")
         assert multiplier["target_coverage"] == coverage and (multiplier["multiplier"] == 0) == (coverage == 0)
-        record = outputs.load(f"{level}.run_record_seed_3")
-        model = outputs.load(f"{level}.model_seed_3")
+        record = outputs.load(f"levels.{level}.run_record_seed_3")
+        model = outputs.load(f"levels.{level}.model_seed_3")
         assert model["run"] == {"coverage": coverage, "seed": 3, "fingerprint": record["fingerprint"]}
         assert sum(t.numel() for t in model["state_dict"].values()) == 263
-        scores = outputs.load(f"{level}_run_scores")
+        scores = outputs.load(f"levels.{level}.run_scores")
         assert list(scores["seed"]) == [3] and list(scores["fingerprint"]) == [record["fingerprint"]]
         assert 0.0 <= scores["realised_coverage"].iloc[0] <= 0.03
         assert (record["label_counts"]["any"] > 0) == (coverage > 0)
-    weights = [outputs.load(f"{level}.model_seed_3")["state_dict"]["encoder.0.weight"] for level in LEVELS]
+    weights = [outputs.load(f"levels.{level}.model_seed_3")["state_dict"]["encoder.0.weight"] for level in LEVELS]
     assert not torch.equal(*weights)  # labels change what a level learns, from the same seed

@@ -1,33 +1,48 @@
-"""What crosses a coverage level's namespace boundary.
+"""Coverage levels (and budget cells) as nested Kedro namespaces: one group holds them all.
 
-Each coverage level is one Kedro namespace holding two templates: training (``pipelines/training``)
-and the level's own reporting (``pipelines/reporting``). Everything per seed — models, histories,
-run records, latents, error profiles, the level's figures — is made *and used* inside the
-namespace, so kedro-viz draws it inside the level's collapsible box. Only the datasets named here
-leave it, each under an undotted name ``<level>_<what>`` (a dotted name read outside its namespace
-makes Kedro warn):
+Each coverage level is a namespace ``levels.<level>`` (e.g. ``levels.coverage_0p01``) holding two templates,
+training (``pipelines/training``) and the level's own reporting (``pipelines/reporting``); the group ``levels``
+also holds what gathers the levels (the run table, the named-colour table, the latent overview, the index of
+level pages). Its datasets are named after their namespace (``levels.coverage_0p01.model_seed_3``), and only
+the gathered results leave the group, under plain names. So kedro-viz's first view shows one ``levels`` box
+between data engineering and reporting; expanding it shows the levels, and a level shows its runs. A budget
+cell is the same under ``cells`` (``cells.budget_r0p001_v0p0005``).
 
-- ``run_scores``: one row per seed, read by the sweep-wide run table;
-- ``overview_latents``: the figure seed's latents of the fine RGB cube, for the sweep's latent overview;
-- ``report``: the level's page (``levels/<level>.md``), which links the level's figures.
-
-A new per-level result stays inside by being read by a node of the level (e.g. the level page); add
-it here only if sweep-wide reporting needs it.
+The catalog's factories ``{group}.{level}.<name>`` file a level's datasets under ``data/…/<level>/``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-#: Names (inside a level's templates) of the datasets that cross the level's boundary.
-LEVEL_OUTPUTS = ("run_scores", "overview_latents", "report")
+from kedro.pipeline import Node, Pipeline
+
+#: The group of the sweep's coverage levels, and the budget map's group of cells.
+LEVELS = "levels"
+CELLS = "cells"
 
 
-def boundary_name(namespace: str, name: str) -> str:
-    """The top-level name of a level's dataset that crosses its boundary, e.g. ``coverage_0p01_run_scores``."""
-    return f"{namespace}_{name}"
+def level_dataset(group: str, level: str, name: str) -> str:
+    """The catalog name of ``level``'s dataset ``name``, e.g. ``levels.coverage_0p01.run_scores``."""
+    return f"{group}.{level}.{name}"
 
 
-def crossing(namespace: str, names: Iterable[str]) -> dict[str, str]:
-    """Mapping for ``Pipeline(..., namespace=namespace, inputs=/outputs=...)`` of the given boundary datasets."""
-    return {name: boundary_name(namespace, name) for name in names}
+def level_of(node: Node) -> str | None:
+    """The coverage level (or budget cell) a node belongs to, e.g. ``coverage_0p01``; None for any other node."""
+    parts = (node.namespace or "").split(".")
+    return parts[1] if len(parts) > 1 and parts[0] in (LEVELS, CELLS) else None
+
+
+def in_group(group: str, levels: Pipeline, shared: Iterable[str] = ()) -> Pipeline:
+    """``levels`` (each already in its own namespace) in namespace ``group``: their datasets gain the group's
+    prefix, except the ``shared`` inputs (data engineering's results) and the parameters.
+
+    What gathers the levels is a node of namespace ``group`` reading :func:`level_dataset` names.
+    """
+    inputs = levels.inputs()
+    return Pipeline(
+        levels,
+        namespace=group,
+        inputs={name for name in shared if name in inputs},
+        parameters={name for name in inputs if name.startswith("params:")},
+    )

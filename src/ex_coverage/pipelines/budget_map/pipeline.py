@@ -7,7 +7,7 @@ from itertools import chain
 
 from kedro.pipeline import Node, Pipeline
 
-from ex_coverage.pipelines.levels import boundary_name, crossing
+from ex_coverage.pipelines.levels import CELLS, in_group, level_dataset
 from ex_coverage.pipelines.training.pipeline import SHARED_INPUTS, SHARED_PARAMETERS, train_and_score_pipeline
 from ex_coverage.science.budget import BudgetGrid
 from ex_coverage.sweep import bind
@@ -22,9 +22,6 @@ from .nodes import (
     write_budget_report,
 )
 
-#: What the map-wide nodes read from each cell (everything else stays inside the cell's namespace).
-CELL_OUTPUTS = ("label_multiplier", "run_scores")
-
 
 def cell_pipeline(red_coverage: float, vibrant_coverage: float, seeds) -> Pipeline:
     """Template: solve the cell's two label multipliers, then train and score every seed as a sweep level does."""
@@ -38,7 +35,8 @@ def cell_pipeline(red_coverage: float, vibrant_coverage: float, seeds) -> Pipeli
 
 
 def create_pipeline(grid: BudgetGrid) -> Pipeline:
-    """One namespaced copy of the cell template per cell, then the map built from every cell's scores."""
+    """One namespaced copy of the cell template per cell, gathered into the run table in the ``cells`` group
+    (see ``levels.py``), then the map built from it."""
     cells = sum(
         (
             Pipeline(
@@ -46,27 +44,30 @@ def create_pipeline(grid: BudgetGrid) -> Pipeline:
                 namespace=namespace,
                 inputs=SHARED_INPUTS,
                 parameters=SHARED_PARAMETERS,
-                outputs=crossing(namespace, CELL_OUTPUTS),
             )
             for namespace, (red, vibrant) in grid.cells.items()
         ),
         Pipeline([]),
     )
+    gather = Node(
+        build_budget_runs,
+        [
+            "params:reporting.thresholds",
+            "params:training",
+            "params:labels",
+            "params:grids",
+            "schedule",
+            *chain.from_iterable(
+                (level_dataset(CELLS, ns, "label_multiplier"), level_dataset(CELLS, ns, "run_scores"))
+                for ns in grid.cells
+            ),
+        ],
+        "budget_runs",
+        name="build_budget_runs",
+        namespace=CELLS,
+    )
     map_wide = Pipeline(
         [
-            Node(
-                build_budget_runs,
-                [
-                    "params:reporting.thresholds",
-                    "params:training",
-                    "params:labels",
-                    "params:grids",
-                    "schedule",
-                    *chain.from_iterable((boundary_name(ns, name) for name in CELL_OUTPUTS) for ns in grid.cells),
-                ],
-                "budget_runs",
-                name="build_budget_runs",
-            ),
             Node(
                 summarise_budget_map,
                 ["budget_runs", "schedule", "params:training"],
@@ -94,4 +95,4 @@ def create_pipeline(grid: BudgetGrid) -> Pipeline:
             ),
         ]
     )
-    return cells + map_wide
+    return in_group(CELLS, cells, shared=SHARED_INPUTS) + Pipeline([gather]) + map_wide

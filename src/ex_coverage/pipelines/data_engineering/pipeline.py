@@ -13,7 +13,8 @@ from .nodes import (
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
+    """The ``data_engineering`` group (one box in kedro-viz); its datasets keep their plain names."""
+    nodes = Pipeline(
         [
             Node(resolve_schedule, "dopesheet", "schedule", name="resolve_schedule"),
             Node(make_training_grid, ["params:grids", "params:labels"], "training_grid", name="make_training_grid"),
@@ -26,3 +27,4 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(make_rgb_evaluation_grid, "params:grids", "rgb_grid_fine", name="make_rgb_grid_fine"),
         ]
     )
+    return Pipeline(nodes, namespace="data_engineering", prefix_datasets_with_namespace=False)

@@ -229,7 +229,7 @@ def write_level_report(
     images = "\n\n".join(f"![{kind}]({level}_{kind}.png)" for kind in figure_kinds)
     return f"""# Coverage {coverage:g} (`{level}`)
 
-{len(run_scores)} seeds, label multiplier {run_scores["multiplier"].iloc[0]:.4g}. Pass flags and the answer are in `../report.md`.
+{len(run_scores)} seed{"s" if len(run_scores) != 1 else ""}, label multiplier {run_scores["multiplier"].iloc[0]:.4g}. Pass flags and the answer are in `../report.md`.
 
 {body}
 
@@ -237,6 +237,24 @@ def write_level_report(
 
 {images}
 """
+
+
+def write_level_index(*pages: str, levels: dict[str, float]) -> str:
+    """``levels/index.md``: a link to every level's page (``pages``, in the order of ``levels``, a mapping
+    ``namespace -> coverage``), lowest coverage first, each with the line its page opens with."""
+    if len(pages) != len(levels):
+        raise ValueError(f"expected {len(levels)} level pages, got {len(pages)}")
+    rows = [
+        f"| {coverage:g} | [{level}]({level}.md) | {_opening_line(page)} |"
+        for (level, coverage), page in sorted(zip(levels.items(), pages), key=lambda item: item[0][1])
+    ]
+    return "# Coverage levels\n\n| coverage | page | runs |\n|---|---|---|\n" + "\n".join(rows) + "\n"
+
+
+def _opening_line(page: str) -> str:
+    """The first sentence under a level page's title (:func:`write_level_report`): seeds and label multiplier."""
+    paragraphs = [p for p in page.split("\n\n") if p.strip() and not p.startswith("#")]
+    return paragraphs[0].split(". ")[0] if paragraphs else ""
 
 
 def plot_sweep_metrics(
@@ -334,9 +352,13 @@ def write_report(
     named_colour_deltas: pd.DataFrame,
     ed80_fits: dict[str, Any] | None = None,
     threshold_sensitivity: pd.DataFrame | None = None,
+    *linked: Any,
 ) -> str:
     """report.md: the working window (ED80 and upper edge), c* with its bracket, the estimates per criterion,
-    threshold sensitivity, the thresholds, the summary table, figures and a conclusion."""
+    threshold sensitivity, the thresholds, the summary table, figures and a conclusion.
+
+    ``linked`` are the files the page links (its figures, the index of level pages), passed only so that the
+    page is written after them."""
     limits = Thresholds.from_params(thresholds)
     seeds_per_level = coverage_runs.groupby("coverage")["seed"].nunique()
     design = (
@@ -433,7 +455,7 @@ c\\* is the lowest level of the grid's working window, the longest run of consec
 
 ![Latents across levels](coverage_latents.png)
 
-Per-level figures (colours, error profile, latents, M5) are in `levels/`.
+Each level's page, with its figures (colours, error profile, latents, M5): [levels/index.md](levels/index.md).
 
 ## M5: suppressing the red direction
 

@@ -1,10 +1,11 @@
-"""The reporting pipeline: per-level figures in each level's namespace, then the sweep-wide answer."""
+"""The reporting pipeline: per-level figures and pages in each level's namespace, what gathers the levels (in
+the ``levels`` group, see ``levels.py``), then the sweep-wide answer (the ``reporting`` group)."""
 
 from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from ex_coverage.pipelines.levels import boundary_name, crossing
+from ex_coverage.pipelines.levels import LEVELS, in_group, level_dataset
 from ex_coverage.sweep import SweepGrid, bind
 
 from .estimate_nodes import estimate_ed80, threshold_sensitivity
@@ -21,6 +22,7 @@ from .nodes import (
     plot_sweep_pass_rate,
     select_overview_latents,
     summarise_sweep,
+    write_level_index,
     write_level_report,
     write_report,
 )
@@ -36,7 +38,7 @@ def level_report_pipeline(namespace: str, coverage: float, seeds, figure_seed: i
     """Template: a level's figures, its page, and the bundle the sweep's latent overview needs.
 
     It reads every per-seed output of the level's training, so that they all stay inside the
-    level's namespace; ``run_scores`` comes in, ``overview_latents`` and ``report`` go out.
+    level's namespace; the level's ``run_scores``, ``overview_latents`` and ``report`` are gathered in ``levels``.
     """
     seeds = tuple(seeds)
     per_seed = [f"{name}_seed_{s}" for name in ("history", "latents", "error_profile", "suppression") for s in seeds]
@@ -87,7 +89,26 @@ def level_report_pipeline(namespace: str, coverage: float, seeds, figure_seed: i
     )
 
 
+#: What the report links besides its tables (and so reads: it is written after them): its figures, the level pages' index.
+REPORT_LINKS = (
+    "coverage_pass_rate_figure",
+    "coverage_metrics_figure",
+    "coverage_latents_figure",
+    "named_colour_deltas_figure",
+    "level_index",
+)
+
+
 def create_pipeline(grid: SweepGrid) -> Pipeline:
+    """The levels' reporting in the ``levels`` group, then the ``reporting`` group (datasets keep plain names)."""
+    sweep_wide = Pipeline(sweep_wide_pipeline(), namespace="reporting", prefix_datasets_with_namespace=False)
+    return levels_pipeline(grid) + sweep_wide
+
+
+def levels_pipeline(grid: SweepGrid) -> Pipeline:
+    """Each level's figures and page (in its namespace), then, in the ``levels`` group itself, the tables,
+    overview and index that gather them: what leaves the group (``coverage_runs``, ``named_colour_deltas``,
+    ``coverage_latents_figure``, ``level_index``)."""
     namespaces = list(grid.namespaces)
     overview = [ns for ns, c in grid.namespaces.items() if c in grid.coverages]  # the configured grid's levels
     per_level = sum(
@@ -95,14 +116,13 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
             Pipeline(
                 level_report_pipeline(namespace, coverage, grid.seeds_at(coverage), grid.seeds_at(coverage)[0]),
                 namespace=namespace,
-                inputs={"hsv_grid_coarse": "hsv_grid_coarse", **crossing(namespace, ["run_scores"])},
-                outputs=crossing(namespace, ["overview_latents", "report"]),
+                inputs={"hsv_grid_coarse"},
             )
             for namespace, coverage in grid.namespaces.items()
         ),
         Pipeline([]),
     )
-    sweep_wide = Pipeline(
+    gather = Pipeline(
         [
             Node(
                 bind(build_run_table, refinement_runs=grid.refinement_runs, refinement_edges=grid.refinement_edges),
@@ -112,18 +132,43 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
                     "params:labels",
                     "params:grids",
                     "schedule",
-                    *(boundary_name(ns, "run_scores") for ns in namespaces),
+                    *(level_dataset(LEVELS, ns, "run_scores") for ns in namespaces),
                 ],
                 "coverage_runs",
                 name="build_run_table",
+                namespace=LEVELS,
             ),
-            Node(summarise_sweep, "coverage_runs", "coverage_summary", name="summarise_sweep"),
             Node(
                 combine_named_colour_deltas,
-                [boundary_name(ns, "run_scores") for ns in namespaces],
+                [level_dataset(LEVELS, ns, "run_scores") for ns in namespaces],
                 "named_colour_deltas",
                 name="combine_named_colour_deltas",
+                namespace=LEVELS,
             ),
+            Node(
+                bind(plot_sweep_latents, seed=grid.seeds[0]),
+                [level_dataset(LEVELS, ns, "overview_latents") for ns in overview],
+                "coverage_latents_figure",
+                name="plot_sweep_latents",
+                namespace=LEVELS,
+            ),
+            Node(
+                bind(write_level_index, levels=grid.namespaces),
+                [level_dataset(LEVELS, ns, "report") for ns in namespaces],
+                "level_index",
+                name="write_level_index",
+                namespace=LEVELS,
+            ),
+        ]
+    )
+    return in_group(LEVELS, per_level, shared={"hsv_grid_coarse"}) + gather
+
+
+def sweep_wide_pipeline() -> Pipeline:
+    """The answer from the gathered run table: summary, c*, ED80, sensitivity, figures and the report."""
+    return Pipeline(
+        [
+            Node(summarise_sweep, "coverage_runs", "coverage_summary", name="summarise_sweep"),
             Node(
                 plot_named_colours,
                 ["named_colour_deltas", "critical_coverage"],
@@ -148,12 +193,6 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
                 "coverage_pass_rate_figure",
                 name="plot_sweep_pass_rate",
             ),
-            Node(
-                bind(plot_sweep_latents, seed=grid.seeds[0]),
-                [boundary_name(ns, "overview_latents") for ns in overview],
-                "coverage_latents_figure",
-                name="plot_sweep_latents",
-            ),
             Node(estimate_ed80, "coverage_runs", ["ed80", "ed80_fits"], name="estimate_ed80"),
             Node(
                 threshold_sensitivity,
@@ -171,10 +210,10 @@ def create_pipeline(grid: SweepGrid) -> Pipeline:
                     "named_colour_deltas",
                     "ed80_fits",
                     "threshold_sensitivity",
+                    *REPORT_LINKS,
                 ],
                 "report",
                 name="write_report",
             ),
         ]
     )
-    return per_level + sweep_wide

@@ -6,7 +6,7 @@ from itertools import chain
 
 from kedro.pipeline import Node, Pipeline
 
-from ex_coverage.pipelines.levels import crossing
+from ex_coverage.pipelines.levels import LEVELS, in_group
 from ex_coverage.progress import TRAINING_NODE
 from ex_coverage.sweep import SweepGrid, bind
 
@@ -82,18 +82,18 @@ def train_and_score_pipeline(seeds) -> Pipeline:
 
 
 def create_pipeline(grid: SweepGrid) -> Pipeline:
-    """One namespaced copy of the template per coverage level (grid and refinement levels alike); only
-    ``run_scores`` leaves it (see ``levels.py``)."""
-    return sum(
+    """One namespaced copy of the template per coverage level (grid and refinement levels alike), all in the
+    ``levels`` group (see ``levels.py``): ``levels.<level>.run_scores`` and the rest stay there."""
+    levels = sum(
         (
             Pipeline(
                 level_pipeline(coverage, grid.seeds_at(coverage)),
                 namespace=namespace,
                 inputs=SHARED_INPUTS,
                 parameters=SHARED_PARAMETERS,
-                outputs=crossing(namespace, ["run_scores"]),
             )
             for namespace, coverage in grid.namespaces.items()
         ),
         Pipeline([]),
     )
+    return in_group(LEVELS, levels, shared=SHARED_INPUTS)
