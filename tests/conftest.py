@@ -1,5 +1,4 @@
 import json
-import multiprocessing.forkserver
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ for _pool in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 # Tracked test runs log to their project copy's own MLflow store, never to a store the developer's shell names.
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 
+import psutil  # noqa: E402
 import pytest  # noqa: E402
 
 from ex_coverage.lock import LOCK_NAME  # noqa: E402
@@ -99,10 +99,11 @@ def _run_tiny_sweep(project: Path) -> SecondWriter:
         while not (project / "data" / LOCK_NAME).exists():
             assert first.poll() is None and time.monotonic() < deadline, first.communicate(timeout=60)
             time.sleep(0.05)
+        children = {child.pid for child in psutil.Process().children()}
         started = time.monotonic()
         second = kedro_in_process(project, *SECOND_WRITER)
         refused_after = time.monotonic() - started
-        started_workers = multiprocessing.forkserver._forkserver._forkserver_pid is not None
+        started_workers = bool({child.pid for child in psutil.Process().children()} - children)
         stdout, stderr = first.communicate(timeout=600)
     finally:
         if first.poll() is None:
