@@ -54,10 +54,24 @@ WORKER_MODULES = (
 )
 
 
-def start_worker_server() -> None:
-    """Start the forkserver SweepRunner's workers fork from; it imports :data:`WORKER_MODULES` in the
-    background, so call this as early as possible."""
-    multiprocessing.set_forkserver_preload(list(WORKER_MODULES))
+#: What a local Dask cluster's workers need besides :data:`WORKER_MODULES` (they fork from the same forkserver).
+DASK_WORKER_MODULES = ("distributed", "ex_coverage.runner")
+
+#: Dask configuration for the ``LocalCluster`` DaskRunner starts: its workers fork from the forkserver
+#: (:func:`start_worker_server`), which has imported torch, Lightning, the project and Dask, instead of each
+#: spawned worker importing them on its first task; the stack profiler, whose samples only a dashboard shows (the
+#: cluster has none), is off.
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.multiprocessing-method": "forkserver",
+    "distributed.worker.profile.enabled": False,
+}
+
+
+def start_worker_server(extra_modules: tuple[str, ...] = ()) -> None:
+    """Start the forkserver SweepRunner's workers (and a local Dask cluster's) fork from; it imports
+    :data:`WORKER_MODULES` and ``extra_modules`` in the background, so call this as early as possible. A no-op
+    once it runs (the modules it imports are those of the first call)."""
+    multiprocessing.set_forkserver_preload([*WORKER_MODULES, *extra_modules])
     multiprocessing.forkserver.ensure_running()
 
 
@@ -193,7 +207,8 @@ class DaskRunner(AbstractRunner):
     """Run every node as a Dask task, in dependency order, on an existing or a local cluster.
 
     ``kedro run --runner ex_coverage.runner.DaskRunner --runner-params address=tcp://HOST:8786``, or
-    ``--runner-params n_workers=4`` to start a ``LocalCluster`` (one thread per worker). Every dataset a
+    ``--runner-params n_workers=4`` to start a ``LocalCluster`` (one thread per worker, forked from the forkserver
+    SweepRunner's workers fork from, see :data:`LOCAL_CLUSTER_CONFIG`). Every dataset a
     node passes on must be file-backed in the catalog, and the project folder must be at the same path
     on every worker (shared storage) unless every dataset is on an object store (``s3://`` …).
     ``training_gpus=1`` asks for a worker resource ``GPU=1`` for each
@@ -231,23 +246,28 @@ class DaskRunner(AbstractRunner):
 
             security = Security.temporary()
         self._security = security or _security(tls_ca_file, tls_client_cert, tls_client_key)
+        if not address:  # workers of a local cluster fork from the forkserver: let it import while Kedro starts up
+            start_worker_server(DASK_WORKER_MODULES)
 
     def _get_executor(self, max_workers: int) -> None:
         return None
 
     def _client(self) -> tuple[Any, Any]:
+        import dask
         from distributed import Client, LocalCluster
 
         secure = {"security": self._security} if self._security is not None else {}
         if self._address:
             return Client(self._address, **secure), None
-        cluster = LocalCluster(
-            n_workers=self._n_workers or os.cpu_count(),
-            threads_per_worker=self._threads_per_worker,
-            processes=True,
-            dashboard_address=None,
-            **({**secure, "protocol": "tls://"} if secure else {}),
-        )
+        start_worker_server(DASK_WORKER_MODULES)  # a no-op when this runner or the CLI has started it
+        with dask.config.set(LOCAL_CLUSTER_CONFIG):
+            cluster = LocalCluster(
+                n_workers=self._n_workers or os.cpu_count(),
+                threads_per_worker=self._threads_per_worker,
+                processes=True,
+                dashboard_address=None,
+                **({**secure, "protocol": "tls://"} if secure else {}),
+            )
         return Client(cluster, **secure), cluster
 
     @staticmethod
