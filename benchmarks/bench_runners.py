@@ -2,6 +2,7 @@
 
     python benchmarks/bench_runners.py               # medians of 2 rounds
     python benchmarks/bench_runners.py --repeats 3
+    python benchmarks/bench_runners.py --runners default dask   # a subset (default, stock, dask)
 
 1. **Runners.** `kedro run --pipeline sweep` on the default configuration (a fresh project copy each time) with
    this project's default runner (SweepRunner: ensembles), Kedro's stock ParallelRunner (one level at a time per
@@ -38,6 +39,11 @@ RUNNERS = {
 LEFT = re.compile(r"(\d+) s elapsed, ~(\d+) s left")
 
 
+def key(name: str) -> str:
+    """A runner's name on the command line: the first word of its name, lower case, less "runner" (``default``, ``stock``, ``dask``)."""
+    return name.split()[0].lower().rstrip(",").removesuffix("runner")
+
+
 def stamped_run(project: Path, *args: str) -> tuple[float, list[tuple[float, str]]]:
     """Wall seconds of ``kedro run --pipeline sweep <args>`` in ``project`` and its output lines, each with the
     second it arrived (from the start)."""
@@ -72,12 +78,17 @@ def estimate_error(wall: float, lines: list[tuple[float, str]]) -> tuple[float, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--runners", nargs="+", choices=[key(name) for name in RUNNERS], default=[key(name) for name in RUNNERS],
+        help="run only these runners (the default runner always runs: it is the reference)",
+    )  # fmt: skip
     options = parser.parse_args()
-    times: dict[str, list[float]] = {name: [] for name in RUNNERS}
+    runners = {name: args for name, args in RUNNERS.items() if not args or key(name) in options.runners}
+    times: dict[str, list[float]] = {name: [] for name in runners}
     silences, estimates = [], []
     for round_number in range(1, options.repeats + 1):
         tables = {}
-        for name, args in RUNNERS.items():
+        for name, args in runners.items():
             with tempfile.TemporaryDirectory() as folder:
                 project = project_copy(Path(folder))
                 wall, lines = stamped_run(project, *args)
@@ -91,11 +102,11 @@ def main() -> None:
             pd.testing.assert_frame_equal(table, reference, check_exact=True, obj=name)
         print(
             f"round {round_number}: "
-            + ", ".join(f"{name} {times[name][-1]:.1f} s" for name in RUNNERS)
+            + ", ".join(f"{name} {times[name][-1]:.1f} s" for name in runners)
             + f"; longest silence {silences[-1]:.0%} of the wall time; estimate at 25 %: {estimates[-1]}"
         )
     default = statistics.median(times["default (SweepRunner)"])
-    for name in RUNNERS:
+    for name in runners:
         median = statistics.median(times[name])
         print(f"{name:24s} median {median:6.1f} s  ({median / default:.2f}× the default runner)")
     print(f"longest silence: median {statistics.median(silences):.0%} of the wall time (at most 25 % wanted)")

@@ -75,10 +75,19 @@ def test_a_secured_cluster_runs_the_sweep_resumes_and_refuses_clients_without_cr
     cluster, security = secure_cluster
     assert cluster.scheduler_address.startswith("tls://")
     project = copy_project(tmp_path, tracking=True)
-    result = kedro_in_process(
-        project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", runner_params, *TO_REPORT
-    )
+    with (
+        distributed.Client(cluster.scheduler_address, security=security, timeout=5) as watcher,
+        distributed.get_task_stream(watcher) as stream,
+    ):
+        result = kedro_in_process(
+            project, "run", "--pipeline", "sweep", "--env", "test", *DASK, "--runner-params", runner_params, *TO_REPORT
+        )
     assert result.returncode == 0, (result.stdout[-3000:] + result.stderr[-3000:], result.exception)
+    # the two ensembles train at the same time, one on each worker (not queued one behind the other)
+    training = [task for task in stream.data if task["key"].startswith("train_together_")]
+    assert len(training) == 2 and training[0]["worker"] != training[1]["worker"], training
+    (first,), (second,) = ([s for s in task["startstops"] if s["action"] == "compute"] for task in training)
+    assert first["start"] < second["stop"] and second["start"] < first["stop"], training
     tiny_sweep = request.getfixturevalue("tiny_sweep")
     for path in ("data/08_reporting/coverage_runs.csv", "data/06_models/coverage_0p01/seed_1.pt"):
         assert (project / path).read_bytes() == (tiny_sweep / path).read_bytes(), path

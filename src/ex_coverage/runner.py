@@ -54,10 +54,24 @@ WORKER_MODULES = (
 )
 
 
-def start_worker_server() -> None:
-    """Start the forkserver SweepRunner's workers fork from; it imports :data:`WORKER_MODULES` in the
-    background, so call this as early as possible."""
-    multiprocessing.set_forkserver_preload(list(WORKER_MODULES))
+#: What a local Dask cluster's workers need besides :data:`WORKER_MODULES` (they fork from the same forkserver).
+DASK_WORKER_MODULES = ("distributed", "ex_coverage.runner")
+
+#: Dask configuration for the ``LocalCluster`` DaskRunner starts: its workers fork from the forkserver
+#: (:func:`start_worker_server`), which has imported torch, Lightning, the project and Dask, instead of each
+#: spawned worker importing them on its first task; the stack profiler, whose samples only a dashboard shows (the
+#: cluster has none), is off.
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.multiprocessing-method": "forkserver",
+    "distributed.worker.profile.enabled": False,
+}
+
+
+def start_worker_server(extra_modules: tuple[str, ...] = ()) -> None:
+    """Start the forkserver SweepRunner's workers (and a local Dask cluster's) fork from; it imports
+    :data:`WORKER_MODULES` and ``extra_modules`` in the background, so call this as early as possible. A no-op
+    once it runs (the modules it imports are those of the first call)."""
+    multiprocessing.set_forkserver_preload([*WORKER_MODULES, *extra_modules])
     multiprocessing.forkserver.ensure_running()
 
 
@@ -193,7 +207,8 @@ class DaskRunner(AbstractRunner):
     """Run every node as a Dask task, in dependency order, on an existing or a local cluster.
 
     ``kedro run --runner ex_coverage.runner.DaskRunner --runner-params address=tcp://HOST:8786``, or
-    ``--runner-params n_workers=4`` to start a ``LocalCluster`` (one thread per worker). Every dataset a
+    ``--runner-params n_workers=4`` to start a ``LocalCluster`` (one thread per worker, forked from the forkserver
+    SweepRunner's workers fork from, see :data:`LOCAL_CLUSTER_CONFIG`). Every dataset a
     node passes on must be file-backed in the catalog, and the project folder must be at the same path
     on every worker (shared storage) unless every dataset is on an object store (``s3://`` …).
     ``training_gpus=1`` asks for a worker resource ``GPU=1`` for each
@@ -231,23 +246,28 @@ class DaskRunner(AbstractRunner):
 
             security = Security.temporary()
         self._security = security or _security(tls_ca_file, tls_client_cert, tls_client_key)
+        if not address:  # workers of a local cluster fork from the forkserver: let it import while Kedro starts up
+            start_worker_server(DASK_WORKER_MODULES)
 
     def _get_executor(self, max_workers: int) -> None:
         return None
 
     def _client(self) -> tuple[Any, Any]:
+        import dask
         from distributed import Client, LocalCluster
 
         secure = {"security": self._security} if self._security is not None else {}
         if self._address:
             return Client(self._address, **secure), None
-        cluster = LocalCluster(
-            n_workers=self._n_workers or os.cpu_count(),
-            threads_per_worker=self._threads_per_worker,
-            processes=True,
-            dashboard_address=None,
-            **({**secure, "protocol": "tls://"} if secure else {}),
-        )
+        start_worker_server(DASK_WORKER_MODULES)  # a no-op when this runner or the CLI has started it
+        with dask.config.set(LOCAL_CLUSTER_CONFIG):
+            cluster = LocalCluster(
+                n_workers=self._n_workers or os.cpu_count(),
+                threads_per_worker=self._threads_per_worker,
+                processes=True,
+                dashboard_address=None,
+                **({**secure, "protocol": "tls://"} if secure else {}),
+            )
         return Client(cluster, **secure), cluster
 
     @staticmethod
@@ -268,6 +288,41 @@ class DaskRunner(AbstractRunner):
         local = [path for path in filepaths if path and get_protocol_and_path(path)[0] == "file"]
         return os.getcwd() if local else None
 
+    def _graph(
+        self, pipeline: Any, catalog: Any, run_id: str | None, package: str, project: str | None, addresses: list[str]
+    ) -> list[Any]:
+        """One Dask task per node (``dask.delayed``), each depending on its parents' tasks, in the order of
+        ``pipeline.nodes``; annotated (``dask.annotate``) so that training starts first and in parallel.
+
+        - Priority 1 for the ensembles and the nodes they need, 0 for the rest: the longest tasks start as soon as
+          they can, not behind plots a worker happens to hold.
+        - Each ensemble goes to its own worker (``workers=`` in turn, ``allow_other_workers``): else the scheduler
+          may queue a second ensemble behind the first on the worker holding their inputs while another is busy
+          for a second, doubling the training time. Not with ``training_gpus`` (the GPU resource places them).
+        """
+        import dask
+
+        parents = pipeline.node_dependencies
+        ensembles = [node for node in pipeline.nodes if runs_of(node)]
+        needed = set(ensembles)
+        for node in reversed(pipeline.nodes):  # children before parents
+            if node in needed:
+                needed |= parents[node]
+        tasks: dict[Any, Any] = {}
+        for node in pipeline.nodes:  # topologically sorted: parents come first
+            hints: dict[str, Any] = {"priority": int(node in needed)}
+            if node in ensembles and self._training_gpus:
+                hints["resources"] = {"GPU": self._training_gpus}
+            elif node in ensembles and addresses:
+                hints["workers"] = [addresses[ensembles.index(node) % len(addresses)]]
+                hints["allow_other_workers"] = True
+            with dask.annotate(**hints):
+                tasks[node] = dask.delayed(_run_node_on_worker, pure=False)(
+                    node, catalog, self.loads_async, run_id, package, project, *(tasks[p] for p in parents[node]),
+                    dask_key_name=f"{node.name}-{run_id or os.getpid()}",
+                )  # fmt: skip
+        return [tasks[node] for node in pipeline.nodes]
+
     def _run(self, pipeline: Any, catalog: Any, hook_manager: Any = None, run_id: str | None = None) -> None:
         from distributed import as_completed
         from kedro.framework.project import PACKAGE_NAME
@@ -275,21 +330,15 @@ class DaskRunner(AbstractRunner):
         self._check_file_backed(pipeline, catalog)
         project = self._shared_folder(pipeline, catalog)
         client, cluster = self._client()
-        workers = len(client.scheduler_info()["workers"])
+        addresses = sorted(client.scheduler_info()["workers"])
+        workers = len(addresses)
         log.info("Dask cluster: %s (%d workers)", client.dashboard_link or client.scheduler.address, workers)
         pipeline = train_levels_together(pipeline, max(1, workers), self._max_runs_per_batch)
         try:
             with SweepProgress(pipeline.nodes, max(1, workers)) as progress:
-                parents = pipeline.node_dependencies
-                futures: dict[Any, Any] = {}
-                for node in pipeline.nodes:  # topologically sorted: parents are submitted first
-                    resources = {"GPU": self._training_gpus} if self._training_gpus and runs_of(node) else None
-                    futures[node] = client.submit(
-                        _run_node_on_worker, node, catalog, self.loads_async, run_id, PACKAGE_NAME, project,
-                        *(futures[p] for p in parents[node]), key=f"{node.name}-{run_id or os.getpid()}", pure=False,
-                        resources=resources,
-                    )  # fmt: skip
-                for future in as_completed(futures.values()):
+                graph = self._graph(pipeline, catalog, run_id, PACKAGE_NAME, project, addresses)
+                futures = client.compute(graph, optimize_graph=False)  # one graph: one message to the scheduler
+                for future in as_completed(futures):
                     progress.node_finished(future.result())
         finally:
             client.close()
