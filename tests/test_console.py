@@ -58,7 +58,7 @@ def test_tiny_sweep_ends_with_the_summary(tiny_sweep, console):
     assert "Report:  data/08_reporting/report.md" in summary
     figures = next(line for line in summary if line.startswith("Figures: "))
     assert figures.startswith("Figures: data/08_reporting/ ") and "coverage_pass_rate.png" in figures
-    assert "Levels:  data/08_reporting/levels/ (a page and figures per coverage level)" in summary
+    assert "Levels:  data/08_reporting/levels/index.md (a page and figures per coverage level)" in summary
     assert (tiny_sweep / "data/08_reporting/levels/coverage_0p01.md").exists()
 
 

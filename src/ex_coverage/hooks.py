@@ -115,14 +115,13 @@ class SweepHooks:
             for name in outputs
             if "." not in name and isinstance(catalog.get(name, fallback_to_runtime_pattern=True), AtomicFigureDataset)
         ]
-        levels = [name for name in outputs if name.endswith("_figure") and "." in name]
         report = path("report")
         return sweep_summary(
             catalog.load("critical_coverage"),
             catalog.load("coverage_runs"),
             report,
             figures,
-            level_pages=path(levels[0]).parent if levels else None,
+            level_pages=path("level_index") if "level_index" in outputs else None,
             ed80=catalog.load("ed80") if catalog.exists("ed80") else None,
         )
 

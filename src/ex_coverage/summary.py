@@ -134,5 +134,5 @@ def sweep_summary(
         folder = Path(figures[0]).parent
         lines.append(f"Figures: {folder}/ {', '.join(Path(f).name for f in figures)}")
     if level_pages:
-        lines.append(f"Levels:  {level_pages}/ (a page and figures per coverage level)")
+        lines.append(f"Levels:  {level_pages} (a page and figures per coverage level)")
     return "\n".join(lines)
