@@ -9,7 +9,7 @@ import time
 import pandas as pd
 import pytest
 
-from ex_coverage.progress import SweepProgress
+from ex_coverage.progress import SweepProgress, work_of
 from ex_coverage.summary import ed80_line, runs_line, sweep_summary, window_line
 from tests.conftest import RUN_OUTPUT
 from tests.project import SEQUENTIAL, copy_project, kedro_in_process
@@ -78,23 +78,26 @@ def test_warnings_still_reach_the_console(tmp_path):
 
 
 class FakeNode:
-    def __init__(self, name: str, runs: int = 0) -> None:
+    def __init__(self, name: str, runs: int = 0, reads_seeds: int = 0) -> None:
         self.name, self.outputs = name, [f"{name}.model_seed_{s}" for s in range(runs)] or [f"{name}_out"]
+        self.inputs = [f"level.{what}_seed_{s}" for s in range(reads_seeds) for what in ("model", "run_record")]
 
 
 def test_progress_counts_runs_step_by_step_and_estimates_what_is_left():
     now = [0.0]
     training = [FakeNode("train_together_1", 6), FakeNode("train_together_2", 4)]
-    others = [FakeNode(f"node_{k}") for k in range(20)]
+    others = [FakeNode("score_a", reads_seeds=5), FakeNode("score_b", reads_seeds=5)]
+    others += [FakeNode(f"node_{k}") for k in range(18)]
+    assert [work_of(node) for node in others[:3]] == [5, 5, 1]  # a unit per run read, at least one
     progress = SweepProgress(training + others, workers=2, clock=lambda: now[0])
     assert progress.line() == "Training 0/10 runs · other nodes 0/20 · 0 s elapsed"  # no estimate yet
     now[0] = 10.0
     progress.steps("train_together_1", 6, 500, 2000)  # a quarter of each ensemble's steps in 10 s
     progress.steps("train_together_2", 4, 500, 2000)
     assert progress.runs_trained == 2.5
-    # training: 30 s more at this pace; then 20 nodes at 0.4 s each on 2 workers
-    assert progress.estimate_left() == pytest.approx(30 + 20 * 0.4 / 2)
-    assert progress.line() == "Training 2.5/10 runs · other nodes 0/20 · 10 s elapsed, ~34 s left"
+    # training: 30 s more at this pace; then 28 units of work at 0.22 s each on 2 workers
+    assert progress.estimate_left() == pytest.approx(30 + 28 * 0.22 / 2)
+    assert progress.line() == "Training 2.5/10 runs · other nodes 0/20 · 10 s elapsed, ~33 s left"
     now[0] = 38.0
     progress.steps("train_together_1", 6, 1900, 2000)
     progress.node_finished(training[0])
@@ -105,12 +108,12 @@ def test_progress_counts_runs_step_by_step_and_estimates_what_is_left():
     now[0] = 41.0
     for node in others[:4]:
         progress.node_finished(node)
-    assert progress.estimate_left() == pytest.approx(16 * 0.4 / 2)  # too few yet to tell their pace
+    assert progress.estimate_left() == pytest.approx(16 * 0.22 / 2)  # too few nodes yet to tell their pace
     now[0] = 43.0
     for node in others[4:10]:
         progress.node_finished(node)
-    assert progress.estimate_left() == pytest.approx(10 * 0.5)  # 10 nodes in 5 s since training ended
-    assert progress.line().startswith("Training 10/10 runs · other nodes 10/20 · 43 s elapsed, ~5 s")
+    assert progress.estimate_left() == pytest.approx(10 * 5 / 18)  # 18 units in 5 s since training ended
+    assert progress.line().startswith("Training 10/10 runs · other nodes 10/20 · 43 s elapsed, ~3 s")
 
 
 def test_progress_speaks_while_nothing_finishes(caplog):

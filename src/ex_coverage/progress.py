@@ -22,12 +22,15 @@ log = logging.getLogger("ex_coverage.progress")
 
 #: Name of the per-level training node (inside each coverage namespace).
 TRAINING_NODE = "train_seeds"
-#: Each training node writes one ``model_seed_<s>`` output per seed it trains: a run.
+#: Each training node writes one ``model_seed_<s>`` output per seed it trains: a run. A run's results are
+#: ``<what>_seed_<s>``.
 RUN_OUTPUT = "model_seed_"
-#: Seconds a node after training takes on one core when none has been timed yet in this run (scoring a level,
-#: a figure, a fit: measured on the default sweep, 2 cores).
-PRIOR_NODE_S = 0.4
-#: After training, the other nodes' own pace replaces :data:`PRIOR_NODE_S` once this many have finished (the first
+SEED = "_seed_"
+#: Seconds of one core per unit of work (:func:`work_of`) of the nodes after training, when none has been timed yet
+#: in this run: fitted to the default sweep (180 units in 50 core-seconds after training) and the ``large`` one
+#: (2120 units in 410), 2 cores.
+PRIOR_UNIT_S = 0.22
+#: After training, the other nodes' own pace replaces :data:`PRIOR_UNIT_S` once this many have finished (the first
 #: few say little: two workers finish them in bursts).
 PACE_AFTER = 10
 #: Lines (without a terminal) come at least this often, and at most every eighth of the time elapsed.
@@ -45,6 +48,13 @@ def runs_of(node: Any) -> int:
 
 def _trains(node: Any) -> bool:
     return runs_of(node) > 0
+
+
+def work_of(node: Any) -> int:
+    """A node's share of the work besides training: one unit per run whose results it reads (scoring a level's
+    seeds, its seed overview), at least one (a figure of one seed, a fit, a table)."""
+    seeds = {name.rsplit(SEED, 1)[-1] for name in node.inputs if SEED in name.rsplit(".", 1)[-1]}
+    return max(1, len(seeds))
 
 
 #: The queue a worker process reports training steps to (set in the worker by :func:`connect`).
@@ -84,15 +94,18 @@ class SweepProgress:
         self.line_every = line_every
         self.total_runs = sum(runs_of(node) for node in nodes)
         self.total_other = sum(not _trains(node) for node in nodes)
+        self.total_work = sum(work_of(node) for node in nodes if not _trains(node))
         self.workers = max(1, workers)
         self.runs_finished = 0
         self.other_done = 0
+        self.work_done = 0
         self._in_flight: dict[str, tuple[int, float]] = {}  # training node → (runs, fraction of its steps done)
         self._finished: set[str] = set()
         self._clock = clock
         self._start = clock()
         self._training_end: float | None = None if self.total_runs else self._start
         self._other_at_training_end = 0
+        self._work_at_training_end = 0
         self._lock = threading.Lock()
         self._bar_wanted = sys.stdout.isatty() if bar is None else bar
         self._bar: Any = None
@@ -119,8 +132,10 @@ class SweepProgress:
                 if self.runs_finished >= self.total_runs:
                     self._training_end = self._clock()
                     self._other_at_training_end = self.other_done
+                    self._work_at_training_end = self.work_done
             else:
                 self.other_done += 1
+                self.work_done += work_of(node)
 
     # -- what it means ------------------------------------------------------------------------------------------
     @property
@@ -129,20 +144,20 @@ class SweepProgress:
         return self.runs_finished + sum(runs * done for runs, done in self._in_flight.values())
 
     def estimate_left(self, now: float | None = None) -> float:
-        """Seconds left: training at its pace so far, then the other nodes at theirs since training ended (before
-        then, and until :data:`PACE_AFTER` have finished, :data:`PRIOR_NODE_S` each, shared by the workers). NaN until
-        training has made some progress."""
+        """Seconds left: training at its pace so far, then the other nodes' work (:func:`work_of`) at its pace since
+        training ended (before then, and until :data:`PACE_AFTER` nodes have finished, :data:`PRIOR_UNIT_S` a unit,
+        shared by the workers). NaN until training has made some progress."""
         now = self._clock() if now is None else now
-        other_left = self.total_other - self.other_done
+        work_left = self.total_work - self.work_done
+        prior = work_left * PRIOR_UNIT_S / self.workers
         if self._training_end is None:
             trained = self.runs_trained
             if trained <= 0:
                 return math.nan
-            training_left = (now - self._start) * (self.total_runs - trained) / trained
-            return training_left + other_left * PRIOR_NODE_S / self.workers
-        done_since = self.other_done - self._other_at_training_end
-        pace = (now - self._training_end) / done_since if done_since >= PACE_AFTER else PRIOR_NODE_S / self.workers
-        return other_left * pace
+            return (now - self._start) * (self.total_runs - trained) / trained + prior
+        if self.other_done - self._other_at_training_end < PACE_AFTER:
+            return prior
+        return work_left * (now - self._training_end) / (self.work_done - self._work_at_training_end)
 
     def line(self, now: float | None = None) -> str:
         """``Training 34.2/60 runs · other nodes 12/97 · 14 s elapsed, ~11 s left`` (other nodes: data engineering,
