@@ -24,7 +24,14 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from ex_coverage.science.budget import CRITERIA, Criterion, present_criteria
-from ex_coverage.science.estimate import ALPHA, LOGIT_TARGET, TARGET, binomial_deviance, expit, separated
+from ex_coverage.science.estimate import (
+    ALPHA,
+    LOGIT_TARGET,
+    TARGET,
+    expit,
+    newton_logit,
+    separated,
+)
 
 #: The terms every surface has, then the candidates forward selection may add, in the order ties are broken.
 BASE_TERMS = ("x", "y")
@@ -73,28 +80,7 @@ def fit_logit(X: NDArray, y: NDArray, start: NDArray | None = None) -> tuple[NDA
 
     Under separation the deviance still decreases to its infimum while β grows; ``converged`` is then False.
     """
-    b = np.zeros(X.shape[1]) if start is None else np.array(start, dtype=float)
-    eta = X @ b
-    current = binomial_deviance(eta, y)
-    ridge = 1e-10 * np.eye(len(b))
-    for _ in range(60):
-        p = expit(eta)
-        hessian = X.T @ (X * (p * (1 - p))[:, None]) + ridge
-        step = np.linalg.solve(hessian, X.T @ (p - y))
-        t = 1.0
-        while t > 1e-8:
-            candidate_eta = X @ (b - t * step)
-            candidate = binomial_deviance(candidate_eta, y)
-            if candidate <= current + 1e-12:
-                break
-            t /= 2
-        if t <= 1e-8:
-            break
-        b, eta = b - t * step, candidate_eta
-        improvement, current = current - candidate, candidate
-        if improvement < 1e-10 and np.max(np.abs(t * step)) < 1e-6:
-            return b, current, bool(np.max(np.abs(b)) < 1e3)
-    return b, current, False
+    return newton_logit(X, y, start=start, max_steps=60, tolerance=1e-10, step_tolerance=1e-6)
 
 
 def fit_logits(X: NDArray, Y: NDArray, start: NDArray, iterations: int = 40) -> NDArray:

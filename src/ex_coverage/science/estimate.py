@@ -183,20 +183,34 @@ def _glm(design: NDArray, y: NDArray):
         return GLM(y, design, family=Binomial()).fit()
 
 
-def _newton(regressors: NDArray, y: NDArray, offset: float) -> tuple[float, NDArray]:
-    """Smallest deviance of ``logit p = offset + regressors @ b`` over b, and that b (damped Newton; converges
-    to the infimum also when b diverges under separation)."""
-    b = np.zeros(regressors.shape[1])
+def newton_logit(
+    X: NDArray,
+    y: NDArray,
+    offset: float = 0.0,
+    start: NDArray | None = None,
+    max_steps: int = 100,
+    tolerance: float = 1e-9,
+    step_tolerance: float = math.inf,
+) -> tuple[NDArray, float, bool]:
+    """Maximum-likelihood b of ``logit p = offset + X @ b`` for 0/1 outcomes ``y`` by damped Newton:
+    (b, deviance, converged).
+
+    Stops when a step lowers the deviance by less than ``tolerance`` and moves no coefficient by more than
+    ``step_tolerance`` (converged, unless b has run off to |b| ≥ 1e3), when no step along Newton's direction lowers
+    it, or after ``max_steps`` (not converged). Under separation the deviance still decreases to its infimum
+    while b grows.
+    """
+    b = np.zeros(X.shape[1]) if start is None else np.array(start, dtype=float)
     ridge = 1e-10 * np.eye(len(b))
-    eta = offset + regressors @ b
+    eta = offset + X @ b
     current = binomial_deviance(eta, y)
-    for _ in range(100):
+    for _ in range(max_steps):
         p = expit(eta)
-        hessian = regressors.T @ (regressors * (p * (1 - p))[:, None]) + ridge
-        step = np.linalg.solve(hessian, regressors.T @ (p - y))
+        hessian = X.T @ (X * (p * (1 - p))[:, None]) + ridge
+        step = np.linalg.solve(hessian, X.T @ (p - y))
         t = 1.0
         while t > 1e-8:
-            candidate_eta = offset + regressors @ (b - t * step)
+            candidate_eta = offset + X @ (b - t * step)
             candidate = binomial_deviance(candidate_eta, y)
             if candidate <= current + 1e-12:
                 break
@@ -205,9 +219,15 @@ def _newton(regressors: NDArray, y: NDArray, offset: float) -> tuple[float, NDAr
             break
         b, eta = b - t * step, candidate_eta
         improvement, current = current - candidate, candidate
-        if improvement < 1e-9:
-            break
-    return current, b
+        if improvement < tolerance and np.max(np.abs(t * step)) < step_tolerance:
+            return b, current, bool(np.max(np.abs(b)) < 1e3)
+    return b, current, False
+
+
+def _profile_fit(regressors: NDArray, y: NDArray) -> tuple[float, NDArray]:
+    """Smallest deviance of ``logit p = logit(0.8) + regressors @ b`` over b, and that b."""
+    b, deviance, _ = newton_logit(regressors, y, offset=LOGIT_TARGET)
+    return deviance, b
 
 
 def profile_deviance(theta: float, x: NDArray, y: NDArray, degree: int, rising: bool) -> float:
@@ -220,16 +240,16 @@ def profile_deviance(theta: float, x: NDArray, y: NDArray, degree: int, rising: 
     """
     sign = 1.0 if rising else -1.0
     if degree == 1:
-        deviance, b = _newton((x - theta)[:, None], y, LOGIT_TARGET)
+        deviance, b = _profile_fit((x - theta)[:, None], y)
         if sign * b[0] >= 0:
             return deviance
         return binomial_deviance(np.full(len(y), LOGIT_TARGET), y)  # boundary: flat at 0.8
     powers = range(1, degree + 1)
-    deviance, b = _newton(np.stack([x**k - theta**k for k in powers], axis=1), y, LOGIT_TARGET)
+    deviance, b = _profile_fit(np.stack([x**k - theta**k for k in powers], axis=1), y)
     if sign * sum(k * b[k - 1] * theta ** (k - 1) for k in powers) >= 0:
         return deviance
     boundary = np.stack([x**k - theta**k - k * theta ** (k - 1) * (x - theta) for k in powers[1:]], axis=1)
-    return _newton(boundary, y, LOGIT_TARGET)[0]  # boundary: p'(θ) = 0
+    return _profile_fit(boundary, y)[0]  # boundary: p'(θ) = 0
 
 
 def profile_interval(
